@@ -1,0 +1,1 @@
+"""The audit archive: hash chain, verification, exports."""

@@ -1,0 +1,1 @@
+"""The domain: conversations, topics, messages, membership, access policy, events."""

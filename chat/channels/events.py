@@ -1,0 +1,186 @@
+"""The event log: one append-only row per state change, chained, published on commit.
+
+``append_event`` is called by every action, inside the action's transaction:
+it takes the next ``seq`` of the chain, links the hash chain, inserts the row
+and puts a plain :class:`Event` in the session's outbox. ``Database`` hands the
+outbox to the realtime hub only after the commit.
+
+Ordering: on SQLite there is one writer. On PostgreSQL every transaction that
+appends an event first takes one transaction-scoped advisory lock, so event ids
+are assigned and committed in the same order: a reader that has seen id N will
+never later find a committed id below N (DESIGN.md, "Ordering that never skips").
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chat.archive.chain import GENESIS, EMPTY_DIGEST, Link, body_digest, link_hash
+from chat.store import models
+from chat.store.db import outbox
+
+Audience = Literal["members", "everyone", "staff", "subject"]
+
+SYSTEM_CHAIN = "system"
+_EVENT_LOCK_KEY = 0x5A10  # pg_advisory_xact_lock key that orders event ids
+_HEADS = "chain_heads"
+
+
+def chain_name(conversation_id: int | None) -> str:
+    return SYSTEM_CHAIN if conversation_id is None else f"c{conversation_id}"
+
+
+@dataclass(frozen=True)
+class Event:
+    """An event as clients see it (REST ``/events``, websocket ``event`` frames).
+
+    ``audience``, ``subject_id`` and ``members`` are routing facts for the hub
+    and the event reader; they are not part of the public shape.
+    """
+
+    id: int
+    conversation: int | None
+    seq: int
+    kind: str
+    actor: int | None
+    data: dict[str, Any]
+    created_at: datetime
+    audience: Audience = "members"
+    subject_id: int | None = None
+    # For membership changes: the conversation's members right after the change,
+    # so the hub can update its routing table without asking the database.
+    members: tuple[int, ...] | None = field(default=None)
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "conversation": self.conversation,
+            "seq": self.seq,
+            "kind": self.kind,
+            "actor": self.actor,
+            "data": self.data,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+def event_from_row(row: models.Event) -> Event:
+    data = dict(row.payload)
+    if row.redacted:
+        data["redacted"] = True
+    elif row.body is not None:
+        data.update(json.loads(row.body))
+    return Event(
+        id=row.id,
+        conversation=row.conversation_id,
+        seq=row.seq,
+        kind=row.kind,
+        actor=row.actor_id,
+        data=data,
+        created_at=row.created_at,
+        audience=row.audience,  # type: ignore[arg-type]
+        subject_id=row.subject_id,
+    )
+
+
+async def append_event(
+    session: AsyncSession,
+    *,
+    kind: str,
+    actor_id: int | None,
+    conversation_id: int | None = None,
+    data: dict[str, Any] | None = None,
+    body: dict[str, Any] | None = None,
+    audience: Audience | None = None,
+    subject_id: int | None = None,
+    members: tuple[int, ...] | None = None,
+    created_at: datetime | None = None,
+) -> Event:
+    """Write one event row in the caller's transaction and queue it for publishing.
+
+    ``data`` is covered by the hash chain directly; ``body`` is the erasable
+    part (message text and HTML), covered through its digest.
+    """
+    if audience is None:
+        audience = "members" if conversation_id is not None else "everyone"
+    if audience == "members" and conversation_id is None:
+        raise ValueError("a members-only event needs a conversation")
+    chain = chain_name(conversation_id)
+    seq, prev_hash = await _next_link(session, chain)
+    payload = dict(data or {})
+    body_text = json.dumps(body, sort_keys=True, ensure_ascii=False) if body is not None else None
+    digest = body_digest(body_text) if body_text is not None else EMPTY_DIGEST
+    link = Link(
+        chain=chain,
+        seq=seq,
+        conversation_id=conversation_id,
+        actor_id=actor_id,
+        subject_id=subject_id,
+        audience=audience,
+        kind=kind,
+        payload=payload,
+        created_at=created_at or models.utcnow(),
+        body_digest=digest,
+    )
+    hash_ = link_hash(prev_hash, link)
+    row = models.Event(
+        chain=chain,
+        seq=seq,
+        conversation_id=conversation_id,
+        actor_id=actor_id,
+        subject_id=subject_id,
+        audience=audience,
+        kind=kind,
+        payload=payload,
+        body=body_text,
+        body_digest=digest,
+        redacted=False,
+        created_at=link.created_at,
+        prev_hash=prev_hash,
+        hash=hash_,
+    )
+    session.add(row)
+    await session.flush()
+    session.info.setdefault(_HEADS, {})[chain] = (seq, hash_)
+    public_data = {**payload, **(body or {})}
+    event = Event(
+        id=row.id,
+        conversation=conversation_id,
+        seq=seq,
+        kind=kind,
+        actor=actor_id,
+        data=public_data,
+        created_at=link.created_at,
+        audience=audience,
+        subject_id=subject_id,
+        members=members,
+    )
+    outbox(session).append(event)
+    return event
+
+
+async def _next_link(session: AsyncSession, chain: str) -> tuple[int, str]:
+    heads: dict[str, tuple[int, str]] = session.info.setdefault(_HEADS, {})
+    if chain in heads:
+        seq, prev = heads[chain]
+        return seq + 1, prev
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql" and not session.info.get("event_lock"):
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _EVENT_LOCK_KEY})
+        session.info["event_lock"] = True
+    last = (
+        await session.execute(
+            select(models.Event.seq, models.Event.hash)
+            .where(models.Event.chain == chain)
+            .order_by(models.Event.seq.desc())
+            .limit(1)
+        )
+    ).first()
+    if last is None:
+        return 1, GENESIS
+    return int(last[0]) + 1, str(last[1])

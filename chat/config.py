@@ -1,0 +1,131 @@
+"""Settings, read once from the environment and CLI flags, validated, frozen.
+
+Every setting has an environment variable ``CHAT_<NAME>`` (upper case); the
+CLI flags of ``chat serve`` override the environment. ``docs/operations.md``
+lists them all (a test keeps that list complete).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+RegistrationMode = Literal["open", "invite", "closed"]
+InvitePolicy = Literal["members", "admins"]
+
+
+class SettingsError(ValueError):
+    """A setting has a value the server cannot run with."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    # where data lives
+    data_dir: Path = Path("./salon-data")
+    database_url: str = ""  # empty: SQLite file salon.db inside data_dir
+    broker_url: str = "memory://"  # or redis://host:port/db for several server processes
+    # listening
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_origin: str = ""  # e.g. https://chat.example.com; empty: the request's own origin
+    allowed_origins: tuple[str, ...] = ()  # extra origins allowed for browser websockets
+    # accounts
+    registration_mode: RegistrationMode = "open"
+    invite_policy: InvitePolicy = "members"  # who may invite to private groups
+    session_days: int = 30
+    # rate limits (window in seconds, count per window); 0 disables a limit (load tests only)
+    login_limit_per_account: int = 5
+    login_limit_per_address: int = 30
+    login_limit_window_s: int = 300
+    register_limit_per_address: int = 10
+    register_limit_window_s: int = 3600
+    post_limit_per_user: int = 20
+    post_limit_window_s: int = 10
+    ws_max_per_user: int = 20
+    ws_max_per_address: int = 50
+    # websocket
+    ws_max_frame_bytes: int = 65536
+    ws_queue_size: int = 256
+    heartbeat_s: int = 25
+    # messages
+    max_message_chars: int = 10000
+    # development
+    debug: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.registration_mode not in get_args(RegistrationMode):
+            raise SettingsError(f"registration_mode must be one of {get_args(RegistrationMode)}")
+        if self.invite_policy not in get_args(InvitePolicy):
+            raise SettingsError(f"invite_policy must be one of {get_args(InvitePolicy)}")
+        if not (0 < self.port < 65536):
+            raise SettingsError("port must be between 1 and 65535")
+        for name in (
+            "session_days",
+            "ws_max_frame_bytes",
+            "ws_queue_size",
+            "heartbeat_s",
+            "max_message_chars",
+        ):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{name} must be positive")
+        if not (self.database_url == "" or self.database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://"))):
+            raise SettingsError("database_url must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        if not self.broker_url.startswith(("memory://", "redis://", "rediss://")):
+            raise SettingsError("broker_url must start with memory:// or redis://")
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{Path(self.data_dir).resolve() / 'salon.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.db_url.startswith("sqlite")
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from ``CHAT_*`` variables, then explicit overrides."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name == "extra":
+                continue
+            raw = env.get(f"CHAT_{f.name.upper()}")
+            if raw is None:
+                continue
+            values[f.name] = _coerce(f.name, f.type, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def setting_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(Settings) if f.name != "extra"]
+
+
+def _coerce(name: str, annotation: Any, raw: str) -> Any:
+    kind = str(annotation)
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "bool":
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(raw)
+        if kind == "Path":
+            return Path(raw)
+        if kind.startswith("tuple"):
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+    except ValueError as exc:
+        raise SettingsError(f"CHAT_{name.upper()}: cannot read {raw!r} as {kind}") from exc
+    return raw

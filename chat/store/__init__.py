@@ -1,0 +1,1 @@
+"""Storage: typed models, the Database (engine, sessions, transactions) and migrations."""

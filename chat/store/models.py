@@ -1,0 +1,276 @@
+"""SQLAlchemy 2 typed models: columns and constraints, no behaviour.
+
+The same schema runs on SQLite and PostgreSQL; Alembic migrations in
+``chat/store/migrations`` create it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# A big integer on PostgreSQL, SQLite's rowid alias on SQLite.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+# --- accounts -----------------------------------------------------------------
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(40), unique=True)  # stored lower case
+    display_name: Mapped[str] = mapped_column(String(80))
+    password_hash: Mapped[str | None] = mapped_column(String(255))  # None for bots
+    role: Mapped[str] = mapped_column(String(16))  # admin | moderator | member | guest
+    is_bot: Mapped[bool] = mapped_column(Boolean, default=False)
+    bot_owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    email: Mapped[str | None] = mapped_column(String(254))
+    preferences: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebSession(Base):
+    """A server-side login session; the cookie holds a secret whose hash is ``id``."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the cookie secret
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    address: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(255), default="")
+
+
+class ApiToken(Base):
+    """A personal access token or a bot token; only its hash is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # first characters, to recognise a token in lists
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class Invitation(Base):
+    """An invitation to register: a member, or a guest invited to some conversations."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    role: Mapped[str] = mapped_column(String(16))  # member | guest
+    conversation_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    email: Mapped[str | None] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    used_at: Mapped[datetime | None]
+
+
+# --- conversations ----------------------------------------------------------------
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(10))  # public | private | direct
+    name: Mapped[str | None] = mapped_column(String(80))
+    # lower-cased name, unique among channels and groups; NULL for direct conversations
+    name_key: Mapped[str | None] = mapped_column(String(80), unique=True)
+    # sorted member ids, unique among direct conversations; NULL for channels and groups
+    direct_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    description: Mapped[str] = mapped_column(String(1000), default="")
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+    joined_at: Mapped[datetime] = mapped_column(default=utcnow)
+    starred: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+# --- messages ---------------------------------------------------------------------
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("author_id", "nonce"),
+        Index("ix_messages_conversation_topic_id", "conversation_id", "topic_key", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    topic: Mapped[str] = mapped_column(String(60), default="")  # display form; "" in direct conversations
+    topic_key: Mapped[str] = mapped_column(String(60), default="")  # case-folded, for matching
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    nonce: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    html: Mapped[str] = mapped_column(Text)
+    mentions: Mapped[list[int]] = mapped_column(JSON, default=list)  # user ids mentioned
+    wildcard_mention: Mapped[str] = mapped_column(String(8), default="")  # "" | all | topic
+    has_link: Mapped[bool] = mapped_column(Boolean, default=False)
+    has_meeting: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    edited_at: Mapped[datetime | None]
+    deleted_at: Mapped[datetime | None]
+    deleted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    delete_reason: Mapped[str | None] = mapped_column(String(500))
+    event_id: Mapped[int | None] = mapped_column(BigInteger)  # the message.posted event
+    seq: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class MessageRevision(Base):
+    """Every version of a message body; the first is the original post."""
+
+    __tablename__ = "message_revisions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    body: Mapped[str] = mapped_column(Text)
+    topic: Mapped[str] = mapped_column(String(60), default="")
+    conversation_id: Mapped[int] = mapped_column(BigInteger)
+    editor_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Reaction(Base):
+    __tablename__ = "reactions"
+
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    emoji: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TopicState(Base):
+    """Per-user topic preference: muted or followed (absent row: default)."""
+
+    __tablename__ = "topic_states"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), primary_key=True)
+    topic_key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(10))  # muted | followed
+
+
+class ReadMarker(Base):
+    """What a user has read: everything up to ``last_read_id`` in one topic ("" = a whole DM)."""
+
+    __tablename__ = "read_markers"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), primary_key=True)
+    topic_key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    last_read_id: Mapped[int] = mapped_column(BigInteger)
+
+
+# --- the event log ------------------------------------------------------------------
+
+
+class Event(Base):
+    """One append-only row per state change (DESIGN.md, "The event log is the spine").
+
+    ``chain`` names the hash chain the row belongs to: ``c<conversation id>`` for a
+    conversation, ``system`` for account-level and admin events. ``seq`` is
+    gap-free within a chain. ``hash = H(prev_hash || canonical(row without body) || body_digest)``,
+    so ``body`` can be erased (``redacted``) and the chain still verifies.
+    ``audience`` says who may read an event without a conversation:
+    ``members`` (conversation events), ``everyone`` (non-guests), ``staff``
+    (admins and moderators), ``subject`` (only ``subject_id``).
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("chain", "seq"),
+        Index("ix_events_conversation_id_id", "conversation_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    chain: Mapped[str] = mapped_column(String(24))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    conversation_id: Mapped[int | None] = mapped_column(BigInteger)
+    actor_id: Mapped[int | None] = mapped_column(BigInteger)
+    subject_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    audience: Mapped[str] = mapped_column(String(10))
+    kind: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    body: Mapped[str | None] = mapped_column(Text)
+    body_digest: Mapped[str] = mapped_column(String(64))
+    redacted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

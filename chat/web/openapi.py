@@ -1,0 +1,151 @@
+"""API routes that describe themselves, and the OpenAPI 3 document built from them.
+
+Every REST endpoint is declared with :func:`api_route`, naming its request
+command and response type; ``GET /api/v1/openapi.json`` walks the route table,
+so a route cannot exist without its schemas.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from chat import __version__
+from chat.web.schema import json_schema
+
+API_PREFIX = "/api/v1"
+
+
+@dataclass(frozen=True)
+class Query:
+    name: str
+    type: type = str
+    description: str = ""
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class ApiSpec:
+    summary: str
+    request: Any = None
+    response: Any = None
+    status: int = 200
+    auth: bool = True
+    query: Sequence[Query] = ()
+    errors: Sequence[str] = field(default_factory=tuple)  # error codes this route may answer
+
+
+class ApiRoute(Route):
+    def __init__(self, path: str, endpoint: Callable[[Request], Any], *, method: str, spec: ApiSpec) -> None:
+        super().__init__(API_PREFIX + path, endpoint, methods=[method], name=f"{method} {path}")
+        self.method = method
+        self.spec = spec
+
+
+def api_route(
+    method: str,
+    path: str,
+    endpoint: Callable[[Request], Any],
+    summary: str,
+    *,
+    request: Any = None,
+    response: Any = None,
+    status: int = 200,
+    auth: bool = True,
+    query: Sequence[Query] = (),
+    errors: Sequence[str] = (),
+) -> ApiRoute:
+    return ApiRoute(
+        path,
+        endpoint,
+        method=method,
+        spec=ApiSpec(summary, request, response, status, auth, tuple(query), tuple(errors)),
+    )
+
+
+_ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+        }
+    },
+}
+
+
+def openapi_document(routes: Sequence[BaseRoute]) -> dict[str, Any]:
+    components: dict[str, Any] = {"Error": _ERROR_SCHEMA}
+    paths: dict[str, Any] = {}
+    for route in routes:
+        if not isinstance(route, ApiRoute):
+            continue
+        spec = route.spec
+        params = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "integer" if conv == "int" else "string"}}
+            for name, conv in re.findall(r"{(\w+)(?::(\w+))?}", route.path)
+        ]
+        params += [
+            {
+                "name": q.name,
+                "in": "query",
+                "required": q.required,
+                "description": q.description,
+                "schema": json_schema(q.type, components),
+            }
+            for q in spec.query
+        ]
+        op: dict[str, Any] = {
+            "summary": spec.summary,
+            "operationId": f"{route.method.lower()}_{route.path.removeprefix(API_PREFIX)}".replace("/", "_")
+            .replace("{", "")
+            .replace("}", "")
+            .replace(":int", "")
+            .replace(":str", ""),
+            "parameters": params,
+            "responses": {
+                str(spec.status): {"description": "success"}
+                | (
+                    {"content": {"application/json": {"schema": json_schema(spec.response, components)}}}
+                    if spec.response is not None
+                    else {}
+                ),
+                "default": {
+                    "description": "an error",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                },
+            },
+        }
+        if spec.request is not None:
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": json_schema(spec.request, components)}},
+            }
+        if spec.auth:
+            op["security"] = [{"session": []}, {"bearer": []}]
+        path = re.sub(r"{(\w+):\w+}", r"{\1}", route.path)
+        paths.setdefault(path, {})[route.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Salon API", "version": __version__},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": "salon_session"},
+                "bearer": {"type": "http", "scheme": "bearer"},
+            },
+        },
+    }
+
+
+async def openapi_endpoint(request: Request) -> Response:
+    return JSONResponse(openapi_document(request.app.routes))

@@ -1,0 +1,22 @@
+"""The single route table: REST API, websocket, pages and static files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from chat.web.api import accounts, conversations
+from chat.web.openapi import API_PREFIX, openapi_endpoint
+
+STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
+
+
+def build_routes() -> list[BaseRoute]:
+    return [
+        Route(f"{API_PREFIX}/openapi.json", openapi_endpoint, methods=["GET"], name="openapi"),
+        *accounts.routes,
+        *conversations.routes,
+        Mount("/static", app=StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
+    ]
