@@ -1,0 +1,109 @@
+"""The ``chat`` command: serve, migrate, accounts and audit.
+
+Each command builds its own Settings from the environment (``CHAT_*``) and
+its flags, so the CLI and the server read configuration the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from chat.config import Settings, SettingsError
+from chat.store.db import Database
+from chat.store.migrate import upgrade
+
+T = TypeVar("T")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    try:
+        return Settings.from_env(**overrides)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+def run_with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run ``work`` against a migrated database, then close it."""
+
+    async def main() -> T:
+        Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+        db = Database(settings.db_url)
+        try:
+            await upgrade(db.engine)
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(main())
+
+
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory for the SQLite database and uploads [env CHAT_DATA_DIR; default ./salon-data].",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="salon-chat")
+def main() -> None:
+    """Salon: a self-hosted team chat server with topic channels.
+
+    Configuration comes from CHAT_* environment variables (see docs/operations.md);
+    CHAT_DATABASE_URL selects PostgreSQL, e.g. postgresql+asyncpg://user@host/db.
+    """
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on [default 127.0.0.1].")
+@click.option("--port", type=int, default=None, help="Port to listen on [default 8000].")
+@data_dir_option
+def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
+    """Run the server (UI, API and websocket on one port); migrates the database first."""
+    import uvicorn
+
+    from chat.app import create_app
+
+    settings = load_settings(host=host, port=port, data_dir=data_dir)
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    app = create_app(settings, migrate=True)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        ws_max_size=settings.ws_max_frame_bytes,
+        ws_ping_interval=None,  # Salon runs its own heartbeat (hello.heartbeat_s)
+        proxy_headers=True,
+        log_level="info",
+    )
+
+
+@main.command()
+@data_dir_option
+def migrate(data_dir: Path | None) -> None:
+    """Create or upgrade the database schema to the latest version."""
+    settings = load_settings(data_dir=data_dir)
+
+    async def work(db: Database) -> None:
+        return None
+
+    run_with_db(settings, work)
+    click.echo(f"database is up to date ({_safe_url(settings.db_url)})")
+
+
+def _safe_url(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://…@{rest.split('@', 1)[1]}"
+    return url
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
