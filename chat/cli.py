@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from chat.config import Settings, SettingsError
+from chat.errors import ChatError
 from chat.store.db import Database
 from chat.store.migrate import upgrade
 
@@ -32,7 +33,6 @@ def run_with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) ->
     """Run ``work`` against a migrated database, then close it."""
 
     async def main() -> T:
-        Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
         db = Database(settings.db_url)
         try:
             await upgrade(db.engine)
@@ -40,6 +40,7 @@ def run_with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) ->
         finally:
             await db.dispose()
 
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     return asyncio.run(main())
 
 
@@ -96,6 +97,44 @@ def migrate(data_dir: Path | None) -> None:
 
     run_with_db(settings, work)
     click.echo(f"database is up to date ({_safe_url(settings.db_url)})")
+
+
+@main.group()
+def audit() -> None:
+    """Check the tamper-evident event log."""
+
+
+@audit.command("verify")
+@click.option("--conversation", "conversation_id", type=int, default=None, help="Verify only this conversation's chain.")
+@data_dir_option
+def audit_verify(conversation_id: int | None, data_dir: Path | None) -> None:
+    """Verify every hash chain of the event log (exit 1 and name the first bad event if one breaks)."""
+    from chat.archive.audit import AuditReport, verify_log
+
+    settings = load_settings(data_dir=data_dir)
+
+    async def work(db: Database) -> AuditReport:
+        async with db.read() as session:
+            return await verify_log(session, conversation_id)
+
+    try:
+        report = run_with_db(settings, work)
+    except ChatError as exc:
+        raise click.ClickException(exc.message) from exc
+    bad = report.first_problem
+    if bad is not None:
+        click.echo(
+            f"FAILED: chain {bad.chain}: event {bad.bad_event_id} (seq {bad.bad_seq}): {bad.problem}", err=True
+        )
+        sys.exit(1)
+    if report.missing_events:
+        message_id, event_id = report.missing_events[0]
+        click.echo(f"FAILED: event {event_id} of message {message_id} is missing from the log", err=True)
+        sys.exit(1)
+    click.echo(
+        f"OK: {len(report.chains)} chain(s), {report.events} event(s) verified"
+        + (f", {report.redacted} with an erased body (redacted)" if report.redacted else "")
+    )
 
 
 def _safe_url(url: str) -> str:

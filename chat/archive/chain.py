@@ -38,6 +38,7 @@ class Link:
     conversation_id: int | None
     actor_id: int | None
     subject_id: int | None
+    message_id: int | None
     audience: str
     kind: str
     payload: Mapping[str, Any]
@@ -52,6 +53,7 @@ class Link:
                 "conversation_id": self.conversation_id,
                 "actor_id": self.actor_id,
                 "subject_id": self.subject_id,
+                "message_id": self.message_id,
                 "audience": self.audience,
                 "kind": self.kind,
                 "payload": self.payload,

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chat.archive.chain import GENESIS, EMPTY_DIGEST, Link, body_digest, link_hash
+from chat.archive.chain import EMPTY_DIGEST, GENESIS, Link, body_digest, link_hash
 from chat.store import models
 from chat.store.db import outbox
 
@@ -98,6 +98,7 @@ async def append_event(
     body: dict[str, Any] | None = None,
     audience: Audience | None = None,
     subject_id: int | None = None,
+    message_id: int | None = None,
     members: tuple[int, ...] | None = None,
     created_at: datetime | None = None,
 ) -> Event:
@@ -121,6 +122,7 @@ async def append_event(
         conversation_id=conversation_id,
         actor_id=actor_id,
         subject_id=subject_id,
+        message_id=message_id,
         audience=audience,
         kind=kind,
         payload=payload,
@@ -134,6 +136,7 @@ async def append_event(
         conversation_id=conversation_id,
         actor_id=actor_id,
         subject_id=subject_id,
+        message_id=message_id,
         audience=audience,
         kind=kind,
         payload=payload,

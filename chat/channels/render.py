@@ -39,6 +39,7 @@ _LANGUAGE_CLASS = re.compile(r"language-[A-Za-z0-9_+#.-]{1,40}")
 _DIGITS = re.compile(r"[0-9]{1,19}")
 # http(s) only; at least one host character; stops at whitespace and at characters that never end a URL in prose.
 _BARE_URL = re.compile(r"(?<![\w/.+-])https?://[^\s<>\"'`/?#]+[^\s<>\"'`]*", re.IGNORECASE)
+_HAS_HOST = re.compile(r"https?://[^/?#]*[^\W_]", re.IGNORECASE)  # still names a host after trimming
 _TRAILING_PUNCT = ".,;:!?'\"*_~"
 # Not preceded by a word char or a character that would make it part of an address (bob@alice.com).
 _MENTION = re.compile(r"(?<![\w.+\-/=@])@([a-z0-9_.\-]{1,64})", re.IGNORECASE)
@@ -155,7 +156,7 @@ def _split_urls(state: StateCore, token: Token) -> list[Token]:
     for match in _BARE_URL.finditer(text):
         url = _trim_url(match.group())
         href = state.md.normalizeLink(url)
-        if not state.md.validateLink(href):
+        if not _HAS_HOST.match(url) or not state.md.validateLink(href):
             continue
         _append_text(pieces, text[pos : match.start()], token.level)
         link_open = Token("link_open", "a", 1, attrs={"href": href}, markup="linkify", info="auto", level=token.level)

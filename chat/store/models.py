@@ -265,6 +265,9 @@ class Event(Base):
     conversation_id: Mapped[int | None] = mapped_column(BigInteger)
     actor_id: Mapped[int | None] = mapped_column(BigInteger)
     subject_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    # the message an event is about, if any: events of a message moved into a
+    # conversation the reader cannot see are hidden from that reader
+    message_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     audience: Mapped[str] = mapped_column(String(10))
     kind: Mapped[str] = mapped_column(String(40))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)

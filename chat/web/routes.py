@@ -7,7 +7,7 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from chat.web.api import accounts, conversations
+from chat.web.api import accounts, conversations, messages, search
 from chat.web.openapi import API_PREFIX, openapi_endpoint
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
@@ -18,5 +18,7 @@ def build_routes() -> list[BaseRoute]:
         Route(f"{API_PREFIX}/openapi.json", openapi_endpoint, methods=["GET"], name="openapi"),
         *accounts.routes,
         *conversations.routes,
+        *messages.routes,
+        *search.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
     ]

@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("conversation_id", sa.BigInteger(), nullable=True),
         sa.Column("actor_id", sa.BigInteger(), nullable=True),
         sa.Column("subject_id", sa.BigInteger(), nullable=True),
+        sa.Column("message_id", sa.BigInteger(), nullable=True),
         sa.Column("audience", sa.String(length=10), nullable=False),
         sa.Column("kind", sa.String(length=40), nullable=False),
         sa.Column("payload", sa.JSON(), nullable=False),
@@ -50,6 +51,9 @@ def upgrade() -> None:
         )
         batch_op.create_index(
             batch_op.f("ix_events_subject_id"), ["subject_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_events_message_id"), ["message_id"], unique=False
         )
 
     op.create_table(
