@@ -5,16 +5,67 @@ and state, whether the actor is a member), so the whole policy is one
 truth table (``tests/channels/test_policy.py``). ``access_conversation``
 loads a conversation for an action and raises ``NotFound``, never
 ``Forbidden``, when the actor may not even know it exists.
+
+The rules (Zulip- and Slack-like):
+
+* **public** channels: anyone but a guest may see them (preview without
+  joining), list their members, join and leave. A guest sees only the public
+  channels they were added to.
+* **private** groups: only members see them. Admins do *not* see private
+  groups they are not in (as in Zulip, where an organisation owner cannot
+  read a private stream without being subscribed); they get the same 404 as
+  everyone else.
+* **direct** conversations: fixed membership. Nobody joins, invites, leaves,
+  removes, renames or archives; members may post and star.
+* Posting and starring need membership. Starring is a per-member preference
+  (it lives on the membership row), so a non-member cannot star.
+* Inviting (adding someone else): to a public channel, any non-guest, like
+  Zulip's "subscribe others" (they could join themselves anyway); to a private
+  group, its members when ``invite_policy == "members"``, else only admins who
+  are members. Guests never invite.
+* Removing someone else: admins and moderators in public channels, admins
+  (who are members) in private groups. Leaving is always allowed to a member
+  of a public channel or private group, archived or not. Removing others stays
+  possible in an archived conversation: it only takes access away.
+* Renaming / describing and archiving: admins and moderators for public
+  channels; admins and the group's creator (both members) for private groups.
+  Whoever may archive may also unarchive.
+* Archived conversations are read-only: no post, join, invite or rename.
+* Direct conversations: anyone may open one with active users; a guest only
+  with people they already share a conversation with (``can_message_user``).
+* ``can_moderate`` (delete others' messages): admins and moderators, in
+  conversations they can see.
+* Bots are accounts with a role like any other and follow the same rules.
+  Deactivated users never reach the policy: authentication refuses them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chat.config import InvitePolicy
+from chat.errors import Forbidden, NotFound
+from chat.store import models
 
 Role = Literal["admin", "moderator", "member", "guest"]
 Kind = Literal["public", "private", "direct"]
-Action = Literal["view", "join", "post", "invite", "remove", "rename", "archive", "star", "list_members"]
+Action = Literal[
+    "view",
+    "join",
+    "post",
+    "invite",
+    "leave",
+    "remove",
+    "rename",
+    "archive",
+    "star",
+    "list_members",
+    "moderate",
+]
 
 ROLES: tuple[Role, ...] = ("admin", "moderator", "member", "guest")
 KINDS: tuple[Kind, ...] = ("public", "private", "direct")
@@ -41,3 +92,193 @@ class Actor:
     @property
     def is_guest(self) -> bool:
         return self.role == "guest"
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the policy needs to know about a conversation, loaded beforehand."""
+
+    kind: Kind
+    is_member: bool
+    archived: bool = False
+    invite_policy: InvitePolicy = "members"
+    target_is_self: bool = False  # remove: the actor removes themselves (leaving)
+    is_creator: bool = False  # the actor created the conversation
+
+
+# --- the rules ---------------------------------------------------------------------
+
+
+def can_create(actor: Actor, kind: Kind) -> bool:
+    """Create a public channel or private group (direct conversations: ``can_open_direct``)."""
+    return kind in ("public", "private") and not actor.is_guest
+
+
+def can_view(actor: Actor, kind: Kind, is_member: bool) -> bool:
+    if is_member:
+        return True
+    return kind == "public" and not actor.is_guest
+
+
+def can_join(actor: Actor, kind: Kind, is_member: bool, archived: bool) -> bool:
+    """Join a conversation yourself (False when already in: there is nothing to join)."""
+    return kind == "public" and not actor.is_guest and not is_member and not archived
+
+
+def can_post(actor: Actor, kind: Kind, is_member: bool, archived: bool) -> bool:
+    return is_member and not archived
+
+
+def can_invite(actor: Actor, kind: Kind, is_member: bool, archived: bool, invite_policy: InvitePolicy) -> bool:
+    """Add someone else to the conversation."""
+    if archived or actor.is_guest:
+        return False
+    if kind == "public":
+        return True
+    if kind == "private":
+        return is_member and (invite_policy == "members" or actor.is_admin)
+    return False
+
+
+def can_remove(actor: Actor, kind: Kind, is_member: bool, archived: bool, target_is_self: bool) -> bool:
+    """Remove a member; ``target_is_self`` means leaving. ``archived`` does not matter (see module doc)."""
+    if kind == "direct":
+        return False
+    if target_is_self:
+        return is_member
+    if kind == "public":
+        return actor.is_staff
+    return actor.is_admin and is_member
+
+
+def can_rename(actor: Actor, kind: Kind, is_member: bool, archived: bool, is_creator: bool) -> bool:
+    """Change the name or the description."""
+    return not archived and _can_manage(actor, kind, is_member, is_creator)
+
+
+def can_archive(actor: Actor, kind: Kind, is_member: bool, archived: bool, is_creator: bool) -> bool:
+    """Archive, or unarchive (``archived`` is the current state; both directions need the same right)."""
+    return _can_manage(actor, kind, is_member, is_creator)
+
+
+def _can_manage(actor: Actor, kind: Kind, is_member: bool, is_creator: bool) -> bool:
+    if kind == "public":
+        return actor.is_staff
+    if kind == "private":
+        return is_member and (actor.is_admin or (is_creator and not actor.is_guest))
+    return False
+
+
+def can_star(actor: Actor, kind: Kind, is_member: bool) -> bool:
+    return is_member
+
+
+def can_list_members(actor: Actor, kind: Kind, is_member: bool) -> bool:
+    return can_view(actor, kind, is_member)
+
+
+def can_message_user(actor: Actor, shares_conversation: bool) -> bool:
+    """Open a direct conversation with someone (an active user): guests only with people they already meet."""
+    return not actor.is_guest or shares_conversation
+
+
+def can_moderate(actor: Actor, kind: Kind, is_member: bool) -> bool:
+    """Delete or edit other people's messages."""
+    return actor.is_staff and can_view(actor, kind, is_member)
+
+
+def allowed(action: Action, actor: Actor, facts: Facts) -> bool:
+    """One entry point for every question, for the truth table and for ``require``."""
+    f = facts
+    match action:
+        case "view":
+            return can_view(actor, f.kind, f.is_member)
+        case "join":
+            return can_join(actor, f.kind, f.is_member, f.archived)
+        case "post":
+            return can_post(actor, f.kind, f.is_member, f.archived)
+        case "invite":
+            return can_invite(actor, f.kind, f.is_member, f.archived, f.invite_policy)
+        case "leave":
+            return can_remove(actor, f.kind, f.is_member, f.archived, target_is_self=True)
+        case "remove":
+            return can_remove(actor, f.kind, f.is_member, f.archived, f.target_is_self)
+        case "rename":
+            return can_rename(actor, f.kind, f.is_member, f.archived, f.is_creator)
+        case "archive":
+            return can_archive(actor, f.kind, f.is_member, f.archived, f.is_creator)
+        case "star":
+            return can_star(actor, f.kind, f.is_member)
+        case "list_members":
+            return can_list_members(actor, f.kind, f.is_member)
+        case "moderate":
+            return can_moderate(actor, f.kind, f.is_member)
+    raise ValueError(f"unknown action {action!r}")
+
+
+def require(action: Action, actor: Actor, facts: Facts) -> None:
+    """Raise ``Forbidden`` unless ``allowed``; says so when only the archive stands in the way."""
+    if allowed(action, actor, facts):
+        return
+    if facts.archived and allowed(action, actor, replace(facts, archived=False)):
+        raise Forbidden("conversation_archived", "the conversation is archived and read-only", action=action)
+    raise Forbidden("not_allowed", f"you may not {action.replace('_', ' ')} in this conversation", action=action)
+
+
+# --- loading ------------------------------------------------------------------------
+
+
+def conversation_not_found() -> NotFound:
+    """The one answer for a missing id and for a conversation the actor may not see."""
+    return NotFound("conversation_not_found", "there is no such conversation")
+
+
+@dataclass(frozen=True)
+class ConversationAccess:
+    """A conversation the actor may see, with the actor's membership (None if not a member)."""
+
+    conversation: models.Conversation
+    membership: models.Membership | None
+
+    @property
+    def kind(self) -> Kind:
+        return self.conversation.kind  # type: ignore[return-value]
+
+    @property
+    def is_member(self) -> bool:
+        return self.membership is not None
+
+    def facts(self, actor: Actor, *, invite_policy: InvitePolicy = "members", target_is_self: bool = False) -> Facts:
+        return Facts(
+            kind=self.kind,
+            is_member=self.is_member,
+            archived=self.conversation.archived,
+            invite_policy=invite_policy,
+            target_is_self=target_is_self,
+            is_creator=self.conversation.created_by == actor.id,
+        )
+
+
+async def access_conversation(
+    session: AsyncSession, actor: Actor, conversation_id: int, *, lock: bool = False
+) -> ConversationAccess:
+    """Load a conversation the actor may see, or raise ``conversation_not_found``.
+
+    ``lock=True`` (actions that change membership or settings) takes a row lock
+    on the conversation first (``SELECT … FOR NO KEY UPDATE`` on PostgreSQL; SQLite has
+    one writer), so concurrent joins and leaves see each other. Take it before
+    appending any event, as every action does, so locks are always taken in the
+    same order: conversation row, then the event lock.
+    """
+    query = select(models.Conversation).where(models.Conversation.id == conversation_id)
+    if lock:
+        # FOR NO KEY UPDATE: serialises membership and settings changes without
+        # blocking inserts that merely reference the row (messages, memberships).
+        query = query.with_for_update(key_share=True).execution_options(populate_existing=True)
+    conversation = (await session.execute(query)).scalar_one_or_none()
+    if conversation is None:
+        raise conversation_not_found()
+    membership = await session.get(models.Membership, (conversation.id, actor.id), populate_existing=True)
+    if not can_view(actor, conversation.kind, membership is not None):  # type: ignore[arg-type]
+        raise conversation_not_found()
+    return ConversationAccess(conversation, membership)
