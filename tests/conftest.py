@@ -13,16 +13,21 @@ os.environ.setdefault("CHAT_ARGON2_PROFILE", "fast")  # cheap hashing in tests o
 
 import asyncio
 import shutil
+import socket
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2
 import pytest
+import uvicorn
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.applications import Starlette
 
+from chat.accounts.tokens import issue_token
 from chat.app import create_app
+from chat.channels.policy import Actor
 from chat.config import Settings
 from chat.store.db import Database
 from chat.store.migrate import upgrade
@@ -123,3 +128,49 @@ async def client(app: Starlette) -> AsyncIterator[httpx2.AsyncClient]:
 async def cast(db: Database) -> Cast:
     """alice (admin), maya (moderator), bob and carol (members), gus (guest), robot (alice's bot)."""
     return await make_cast(db)
+
+
+@dataclass
+class Live:
+    """A real uvicorn server running the test's app in the test's event loop."""
+
+    app: Starlette
+    port: int
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/api/v1/ws"
+
+    async def token(self, actor: Actor) -> str:
+        async with self.app.state.services.db.transaction() as s:
+            return await issue_token(s, actor, "test")
+
+
+@pytest.fixture
+async def live(app: Starlette) -> AsyncIterator[Live]:
+    settings: Settings = app.state.services.settings
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        ws_max_size=settings.ws_max_frame_bytes * 2,
+        ws_ping_interval=None,
+        log_level="warning",
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    yield Live(app, port)
+    server.should_exit = True
+    await task

@@ -69,10 +69,14 @@ class Event:
         }
 
 
-def event_from_row(row: models.Event) -> Event:
+def event_from_row(row: models.Event, *, withhold_body: bool = False) -> Event:
+    """The public event of a stored row. ``withhold_body``: the message was deleted
+    since, so readers get the event without its text (the audit log keeps it)."""
     data = dict(row.payload)
     if row.redacted:
         data["redacted"] = True
+    elif withhold_body and row.body is not None:
+        data["withheld"] = True
     elif row.body is not None:
         data.update(json.loads(row.body))
     return Event(

@@ -55,8 +55,8 @@ async def events_since(session: AsyncSession, actor: Actor, after: int, limit: i
         (ev.audience == "staff") & (true() if actor.is_staff else false()),
     )
     rows = (
-        await session.scalars(
-            select(ev)
+        await session.execute(
+            select(ev, msg.deleted_at)
             .outerjoin(msg, msg.id == ev.message_id)
             .where(ev.id > after, ev.id <= horizon, visible)
             .order_by(ev.id)
@@ -64,6 +64,7 @@ async def events_since(session: AsyncSession, actor: Actor, after: int, limit: i
         )
     ).all()
     has_more = len(rows) > limit
-    events = [event_from_row(r) for r in rows[:limit]]
+    # a deleted message's text is not served again, not even from its old events
+    events = [event_from_row(row, withhold_body=deleted_at is not None) for row, deleted_at in rows[:limit]]
     last = events[-1].id if has_more else max(horizon, after)
     return EventPage(events=events, last_event_id=last, has_more=has_more)

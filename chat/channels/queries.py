@@ -189,3 +189,18 @@ async def describe(
         )
         for c, m in rows
     ]
+
+
+async def conversation_ids_of(session: AsyncSession, user_id: int) -> list[int]:
+    """Every conversation ``user_id`` is a member of (what a new socket follows)."""
+    rows = await session.scalars(select(models.Membership.conversation_id).where(models.Membership.user_id == user_id))
+    return list(rows.all())
+
+
+async def all_memberships(session: AsyncSession) -> dict[int, set[int]]:
+    """Conversation id -> member ids, for the realtime hub's routing table."""
+    table: dict[int, set[int]] = {}
+    rows = await session.execute(select(models.Membership.conversation_id, models.Membership.user_id))
+    for conversation_id, user_id in rows.all():
+        table.setdefault(int(conversation_id), set()).add(int(user_id))
+    return table

@@ -73,11 +73,13 @@ class Database:
                 async with session.begin():
                     yield session
                 box = session.info.pop(_OUTBOX, [])
-        if box and self.after_commit is not None:
-            try:
-                await self.after_commit(box)
-            except Exception:
-                log.exception("publishing %d committed events failed; clients will resume", len(box))
+            # Still under the SQLite writer lock: events are published in commit
+            # (= id) order, so live delivery never shows event N+1 before N.
+            if box and self.after_commit is not None:
+                try:
+                    await self.after_commit(box)
+                except Exception:
+                    log.exception("publishing %d committed events failed; clients will resume", len(box))
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from chat.web.api import accounts, conversations, messages, search
+from chat.web import pages
+from chat.web.api import accounts, conversations, events, messages, search
 from chat.web.openapi import API_PREFIX, openapi_endpoint
+from chat.web.socket import websocket_endpoint
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
 
@@ -20,5 +22,8 @@ def build_routes() -> list[BaseRoute]:
         *conversations.routes,
         *messages.routes,
         *search.routes,
+        *events.routes,
+        WebSocketRoute(f"{API_PREFIX}/ws", websocket_endpoint, name="ws"),
+        *pages.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
     ]

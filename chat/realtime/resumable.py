@@ -1,0 +1,61 @@
+"""A connection whose live delivery can be held while the event log is replayed.
+
+Resuming means reading the log after a cursor while new events keep arriving
+live. While a connection is *held*, live frames from the hub are buffered;
+``release(upto)`` then drops the buffered events the replay already sent
+(``id <= upto``) and queues the rest, so the client gets every event once and
+in order. Direct replies (``send_now``: hello, acks, replayed events) are
+never held.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from chat.realtime.connection import CLOSE_SLOW_CONSUMER, REASON_SLOW_CONSUMER, Connection, encode
+
+# Event frames start with the event's id (see chat.realtime.hub.event_frame and Event.public).
+_EVENT_ID = re.compile(rb'^\{"type":"event","event":\{"id":(\d+)')
+
+
+def event_id_of(frame: bytes) -> int | None:
+    match = _EVENT_ID.match(frame)
+    return int(match.group(1)) if match else None
+
+
+class ResumableConnection(Connection):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._held: list[bytes] | None = None
+        self._hold_limit = int(kwargs.get("queue_size", 256))
+
+    def hold(self) -> None:
+        """Buffer live frames from now on (until :meth:`release`)."""
+        if self._held is None:
+            self._held = []
+
+    def release(self, upto: int) -> None:
+        """Resume live delivery; buffered events with ``id <= upto`` were replayed already."""
+        held, self._held = self._held, None
+        for frame in held or ():
+            event_id = event_id_of(frame)
+            if event_id is not None and event_id <= upto:
+                continue
+            if not super().offer(frame):
+                return
+
+    def offer(self, data: bytes) -> bool:
+        if self._held is None:
+            return super().offer(data)
+        if self.closed:
+            return False
+        if len(self._held) >= self._hold_limit:
+            self.close_soon(CLOSE_SLOW_CONSUMER, REASON_SLOW_CONSUMER)
+            return False
+        self._held.append(data)
+        return True
+
+    def send_now(self, frame: bytes | Mapping[str, Any]) -> bool:
+        return super().offer(frame if isinstance(frame, bytes) else encode(frame))

@@ -1,0 +1,153 @@
+"""The websocket protocol: client frames into typed commands, and the server's frames.
+
+Every client frame is a JSON object with a ``type`` and an ``id`` chosen by
+the client (a string of at most 64 characters or an integer); the server
+answers each with ``ack`` or ``error`` carrying the same ``id``. See
+docs/protocol.md for every frame, error code and close code.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from chat.errors import ChatError, Invalid
+from chat.validation import Checked, limits
+from chat.web.schema import parse, to_json
+
+FrameId = str | int
+
+# Close codes (docs/protocol.md)
+CLOSE_NORMAL = 1000
+CLOSE_HEARTBEAT = 4000  # no frame within the heartbeat window
+CLOSE_UNAUTHENTICATED = 4001  # session ended or token revoked while connected
+CLOSE_DEACTIVATED = 4003  # the account was deactivated
+CLOSE_SLOW_CONSUMER = 4008  # the client did not read fast enough; reconnect and resume
+CLOSE_TOO_LARGE = 1009  # a frame over the size limit
+CLOSE_SHUTDOWN = 1012  # the server is restarting; reconnect and resume
+
+
+@dataclass(frozen=True)
+class PostFrame(Checked):
+    """Post a message: ``nonce`` makes a retry safe (same nonce, one message)."""
+
+    conversation: int
+    body: str
+    nonce: str = field(metadata=limits(min_len=1, max_len=64))
+    topic: str | None = None
+
+
+@dataclass(frozen=True)
+class EditFrame(Checked):
+    message: int
+    body: str
+
+
+@dataclass(frozen=True)
+class DeleteFrame(Checked):
+    message: int
+    reason: str | None = field(default=None, metadata=limits(max_len=500))
+
+
+@dataclass(frozen=True)
+class ReactFrame(Checked):
+    message: int
+    emoji: str = field(metadata=limits(min_len=1, max_len=64))
+
+
+@dataclass(frozen=True)
+class ReadFrame(Checked):
+    conversation: int
+    up_to_message_id: int
+    topic: str | None = None
+
+
+@dataclass(frozen=True)
+class TypingFrame(Checked):
+    conversation: int
+    topic: str | None = field(default=None, metadata=limits(max_len=60))
+
+
+@dataclass(frozen=True)
+class ResumeFrame(Checked):
+    after: int = field(metadata=limits(minimum=0))
+
+
+@dataclass(frozen=True)
+class PingFrame(Checked):
+    pass
+
+
+FRAMES: dict[str, type[Checked]] = {
+    "post": PostFrame,
+    "edit": EditFrame,
+    "delete": DeleteFrame,
+    "react": ReactFrame,
+    "unreact": ReactFrame,
+    "read": ReadFrame,
+    "typing": TypingFrame,
+    "resume": ResumeFrame,
+    "ping": PingFrame,
+}
+
+
+class FrameError(Exception):
+    """A frame that cannot be handled; answered with an error frame, nothing changes."""
+
+    def __init__(self, frame_id: FrameId | None, error: ChatError) -> None:
+        super().__init__(error.message)
+        self.frame_id = frame_id
+        self.error = error
+
+
+@dataclass(frozen=True)
+class Frame:
+    type: str
+    id: FrameId
+    command: Any
+
+
+def parse_frame(raw: str | bytes) -> Frame:
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise FrameError(None, Invalid("invalid_json", "the frame is not valid JSON")) from None
+    if not isinstance(data, dict):
+        raise FrameError(None, Invalid("bad_frame", "a frame must be a JSON object"))
+    frame_id = data.pop("id", None)
+    if frame_id is None:
+        raise FrameError(None, Invalid("missing_field", "every frame needs an id", field="id"))
+    if isinstance(frame_id, bool) or not isinstance(frame_id, str | int) or (isinstance(frame_id, str) and len(frame_id) > 64):
+        raise FrameError(None, Invalid("wrong_type", "id must be a string of at most 64 characters or an integer", field="id"))
+    kind = data.pop("type", None)
+    if not isinstance(kind, str):
+        raise FrameError(frame_id, Invalid("missing_field", "every frame needs a type", field="type"))
+    cls = FRAMES.get(kind)
+    if cls is None:
+        raise FrameError(frame_id, Invalid("unknown_type", f"unknown frame type {kind[:40]!r}"))
+    try:
+        command = parse(cls, data)
+    except ChatError as exc:
+        raise FrameError(frame_id, exc) from None
+    return Frame(kind, frame_id, command)
+
+
+def encode(frame: dict[str, Any]) -> str:
+    return json.dumps(to_json(frame), separators=(",", ":"), ensure_ascii=False)
+
+
+def ack(frame_id: FrameId, **data: Any) -> str:
+    return encode({"type": "ack", "id": frame_id, **data})
+
+
+def error(frame_id: FrameId | None, exc: ChatError) -> str:
+    return encode({"type": "error", "id": frame_id, **exc.to_dict()})
+
+
+def hello(user: dict[str, Any], last_event_id: int, heartbeat_s: int) -> str:
+    return encode({"type": "hello", "user": user, "last_event_id": last_event_id, "heartbeat_s": heartbeat_s})
+
+
+def resumed(last_event_id: int) -> str:
+    return encode({"type": "resumed", "last_event_id": last_event_id})

@@ -1,0 +1,221 @@
+"""The websocket endpoint ``GET /api/v1/ws``: handshake, hello, resume, the read loop.
+
+Handshake: a browser authenticates with its session cookie and must send an
+allowed ``Origin``; a bot or script sends ``Authorization: Bearer <token>``.
+A bad credential (401), a foreign origin (403) or too many connections (429)
+is refused before the socket is accepted. Then:
+
+1. one read gives the user's conversations and the newest event id ``X``;
+   the connection is attached to the hub with live delivery *held*;
+2. ``hello`` with ``last_event_id = X``; the events committed between that
+   read and the attach are replayed from the log, then live delivery is
+   released (anything already replayed is dropped), so nothing falls between;
+3. frames are read one at a time: parse (error frame on bad input), one
+   domain call, ack. ``resume {after}`` holds live delivery, replays the log
+   after ``after`` page by page, answers ``resumed``, and releases.
+
+A client that sends nothing for two heartbeat intervals is closed with 4000.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from starlette.responses import JSONResponse
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from chat.accounts.ratelimit import SlidingWindowLimiter
+from chat.channels import policy
+from chat.channels.feed import events_since, latest_event_id
+from chat.channels.policy import Actor
+from chat.channels.queries import conversation_ids_of
+from chat.errors import ChatError, RateLimited
+from chat.realtime.resumable import ResumableConnection
+from chat.realtime.hub import Hub, event_frame
+from chat.web import protocol
+from chat.web.auth import allowed_origins, authenticate, client_address
+from chat.web.errors import error_body
+from chat.web.socket_handlers import HANDLERS
+from chat.web.state import Services, services
+
+log = logging.getLogger(__name__)
+
+RESUME_PAGE = 500
+
+
+def hub_of(svc: Services) -> Hub:
+    hub: Hub = svc.extras["hub"]
+    return hub
+
+
+async def _deny(ws: WebSocket, status: int, code: str, message: str) -> None:
+    await ws.send_denial_response(JSONResponse(error_body(code, message), status_code=status))
+
+
+async def websocket_endpoint(ws: WebSocket) -> None:
+    svc = services(ws)
+    settings = svc.settings
+    origin = ws.headers.get("origin")
+    bearer = "authorization" in ws.headers
+    if (origin is not None or not bearer) and (origin is None or _origin_key(origin) not in allowed_origins(ws)):
+        await _deny(ws, 403, "origin_not_allowed", "browsers must connect from an allowed origin")
+        return
+    auth = await authenticate(ws)
+    if auth is None:
+        await _deny(ws, 401, "not_authenticated", "log in or send an API token")
+        return
+    actor = auth.actor
+    hub = hub_of(svc)
+    address = client_address(ws)
+    per_address: dict[str, int] = svc.extras.setdefault("ws_per_address", {})
+    if settings.ws_max_per_user and hub.connection_count(actor.id) >= settings.ws_max_per_user:
+        await _deny(ws, 429, "too_many_connections", "too many open connections for this account")
+        return
+    if settings.ws_max_per_address and per_address.get(address, 0) >= settings.ws_max_per_address:
+        await _deny(ws, 429, "too_many_connections", "too many open connections from this address")
+        return
+
+    await ws.accept()
+    per_address[address] = per_address.get(address, 0) + 1
+    try:
+        await _serve(ws, svc, hub, actor)
+    finally:
+        per_address[address] -= 1
+        if per_address[address] <= 0:
+            del per_address[address]
+
+
+def _origin_key(origin: str) -> str:
+    from chat.web.auth import _normal_origin
+
+    return _normal_origin(origin)
+
+
+async def _serve(ws: WebSocket, svc: Services, hub: Hub, actor: Actor) -> None:
+    settings = svc.settings
+
+    async def send(data: bytes) -> None:
+        await ws.send_text(data.decode())
+
+    async def close(code: int, reason: str) -> None:
+        if ws.application_state != WebSocketState.DISCONNECTED and ws.client_state != WebSocketState.DISCONNECTED:
+            await ws.close(code, reason)
+
+    async with ResumableConnection(send, close, queue_size=settings.ws_queue_size, label=f"user {actor.id}") as conn:
+        async with svc.db.read() as session:
+            as_of = await latest_event_id(session)
+            conversations = await conversation_ids_of(session, actor.id)
+        conn.hold()
+        if not hub.attach(conn, user_id=actor.id, role=actor.role, conversation_ids=conversations, as_of=as_of):
+            return
+        conn.send_now(protocol.hello(_user_json(actor), as_of, settings.heartbeat_s).encode())
+        for user_id in sorted(hub.online_peers(actor.id)):
+            conn.send_now({"type": "presence", "user": user_id, "status": "online"})
+        last = await _replay(svc, conn, actor, as_of)
+        conn.release(last)
+        await _read_loop(ws, svc, hub, conn, actor)
+
+
+async def _replay(svc: Services, conn: Connection, actor: Actor, after: int) -> int:
+    """Queue every event ``actor`` may see after ``after``; returns the new cursor."""
+    cursor = after
+    while True:
+        async with svc.db.read() as session:
+            page = await events_since(session, actor, cursor, RESUME_PAGE)
+        for event in page.events:
+            if not conn.send_now(event_frame(event)):
+                return cursor
+        cursor = page.last_event_id
+        if not page.has_more:
+            return cursor
+        await asyncio.sleep(0)  # let the writer drain between pages
+
+
+async def _read_loop(ws: WebSocket, svc: Services, hub: Hub, conn: Connection, actor: Actor) -> None:
+    settings = svc.settings
+    post_limiter = _post_limiter(svc)
+    idle = settings.heartbeat_s * 2
+    while not conn.closed:
+        try:
+            message = await asyncio.wait_for(ws.receive(), timeout=idle)
+        except TimeoutError:
+            conn.close_soon(protocol.CLOSE_HEARTBEAT, "no heartbeat")
+            return
+        if message["type"] == "websocket.disconnect":
+            conn.peer_closed(message.get("code", 1000))
+            return
+        raw = message.get("text")
+        if raw is None:
+            raw = message.get("bytes") or b""
+        if len(raw) > settings.ws_max_frame_bytes:
+            conn.send_now(
+                protocol.error(
+                    None,
+                    ChatError("frame_too_large", f"a frame may be at most {settings.ws_max_frame_bytes} bytes"),
+                ).encode()
+            )
+            continue
+        try:
+            frame = protocol.parse_frame(raw)
+        except protocol.FrameError as exc:
+            conn.send_now(protocol.error(exc.frame_id, exc.error).encode())
+            continue
+        try:
+            reply = await _handle(svc, hub, conn, actor, frame, post_limiter)
+        except ChatError as exc:
+            conn.send_now(protocol.error(frame.id, exc).encode())
+            continue
+        except Exception:
+            log.exception("websocket frame %s failed", frame.type)
+            conn.send_now(protocol.error(frame.id, ChatError("internal_error", "the server failed; it is logged")).encode())
+            continue
+        if reply is not None:
+            conn.send_now(reply.encode())
+
+
+async def _handle(
+    svc: Services, hub: Hub, conn: Connection, actor: Actor, frame: protocol.Frame, post_limiter: SlidingWindowLimiter
+) -> str | None:
+    command: Any = frame.command
+    if frame.type == "ping":
+        return protocol.ack(frame.id, pong=True)
+    if frame.type == "resume":
+        conn.hold()
+        last = await _replay(svc, conn, actor, command.after)
+        conn.send_now(protocol.resumed(last).encode())
+        conn.release(last)
+        return None
+    if frame.type == "typing":
+        async with svc.db.read() as session:
+            access = await policy.access_conversation(session, actor, command.conversation)
+            policy.require("post", actor, access.facts(actor))
+        payload = {"type": "typing", "conversation": command.conversation, "topic": command.topic, "user": actor.id}
+        await hub.send_ephemeral(command.conversation, payload, except_user=actor.id)
+        return protocol.ack(frame.id)
+    if frame.type == "post":
+        try:
+            post_limiter.hit(str(actor.id))
+        except RateLimited as exc:
+            raise RateLimited(exc.retry_after, "rate_limited", f"posting too fast, retry in {exc.retry_after}s") from None
+    result = await HANDLERS[frame.type](svc, actor, command)
+    return protocol.ack(frame.id, **result)
+
+
+def _post_limiter(svc: Services) -> SlidingWindowLimiter:
+    found = svc.extras.get("post_limiter")
+    if not isinstance(found, SlidingWindowLimiter):
+        s = svc.settings
+        found = svc.extras["post_limiter"] = SlidingWindowLimiter(s.post_limit_per_user, s.post_limit_window_s)
+    return found
+
+
+def _user_json(actor: Actor) -> dict[str, Any]:
+    return {
+        "id": actor.id,
+        "username": actor.username,
+        "display_name": actor.display_name,
+        "role": actor.role,
+        "is_bot": actor.is_bot,
+    }
