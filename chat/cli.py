@@ -99,6 +99,54 @@ def migrate(data_dir: Path | None) -> None:
     click.echo(f"database is up to date ({_safe_url(settings.db_url)})")
 
 
+@main.command("create-admin")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
+@click.option("--display-name", default=None, help="The name shown to others [default: USERNAME].")
+@data_dir_option
+def create_admin_command(username: str, password_stdin: bool, display_name: str | None, data_dir: Path | None) -> None:
+    """Create an administrator account; the password is asked twice (or read with --password-stdin)."""
+    from chat.accounts.users import create_admin
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    settings = load_settings(data_dir=data_dir)
+
+    async def work(db: Database) -> Any:
+        async with db.transaction() as session:
+            return await create_admin(session, username, password, display_name)
+
+    try:
+        user = run_with_db(settings, work)
+    except ChatError as exc:
+        raise click.ClickException(f"{exc.message} ({exc.code})") from None
+    click.echo(f"administrator {user.username} created (id {user.id})")
+
+
+@main.command("create-bot")
+@click.argument("name")
+@click.option("--owner", required=True, help="Username of the person responsible for the bot.")
+@data_dir_option
+def create_bot_command(name: str, owner: str, data_dir: Path | None) -> None:
+    """Create a bot account and print its API token (shown once: store it now)."""
+    from chat.accounts.tokens import create_bot
+
+    settings = load_settings(data_dir=data_dir)
+
+    async def work(db: Database) -> Any:
+        async with db.transaction() as session:
+            return await create_bot(session, None, name, owner)
+
+    try:
+        created = run_with_db(settings, work)
+    except ChatError as exc:
+        raise click.ClickException(f"{exc.message} ({exc.code})") from None
+    click.echo(f"bot {created.user.username} created (id {created.user.id}); its token, shown once:", err=True)
+    click.echo(created.token)
+
+
 @main.group()
 def audit() -> None:
     """Check the tamper-evident event log."""

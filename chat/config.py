@@ -73,7 +73,9 @@ class Settings:
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name} must be positive")
-        if not (self.database_url == "" or self.database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://"))):
+        if not (
+            self.database_url == "" or self.database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://"))
+        ):
             raise SettingsError("database_url must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
         if not self.broker_url.startswith(("memory://", "redis://", "rediss://")):
             raise SettingsError("broker_url must start with memory:// or redis://")

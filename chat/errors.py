@@ -67,4 +67,6 @@ class RateLimited(ChatError):
 
     def __init__(self, retry_after: float, code: str | None = None, message: str | None = None) -> None:
         self.retry_after = max(1, int(retry_after + 0.999))
-        super().__init__(code, message or f"too many attempts, retry in {self.retry_after}s", retry_after=self.retry_after)
+        super().__init__(
+            code, message or f"too many attempts, retry in {self.retry_after}s", retry_after=self.retry_after
+        )

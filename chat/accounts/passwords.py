@@ -33,7 +33,8 @@ def check_new_password(password: str) -> None:
 
 def hash_password(password: str) -> str:
     check_new_password(password)
-    return _context.hash(password)
+    hashed: str = _context.hash(password)
+    return hashed
 
 
 def verify_password(password: str, password_hash: str | None) -> tuple[bool, str | None]:

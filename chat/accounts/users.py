@@ -1,15 +1,35 @@
-"""Users: create, look up, change role, deactivate."""
+"""Users: create, look up, change your profile; admins change roles and (de)activate.
+
+Every change appends exactly one event in the caller's transaction:
+``user.created``, ``user.updated`` (display name), ``user.password_changed``
+(audience ``subject``), ``user.role_changed``, ``user.deactivated``,
+``user.reactivated`` (audience ``everyone``). Events never carry a password
+or its hash.
+
+Deactivation deletes the user's sessions; authentication refuses inactive
+users, so their tokens stop working too (and work again on reactivation;
+revoke a token explicitly if it leaked).
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chat.accounts.passwords import hash_password_async
+from chat.accounts import access
+from chat.accounts.commands import Register, UpdateMe, UpdateUser
+from chat.accounts.passwords import hash_password_async, verify_password_async
+from chat.accounts.results import UserInfo
 from chat.channels.events import append_event
 from chat.channels.policy import Actor, Role
-from chat.errors import Conflict
+from chat.errors import Conflict, Forbidden, Invalid, NotFound
 from chat.store import models
+
+# Names that would collide with wildcard mentions or read as the system.
+MAX_ID = 2**63 - 1  # ids beyond a PostgreSQL bigint cannot exist
+
+RESERVED_USERNAMES = frozenset({"all", "everyone", "here", "topic", "channel", "stream", "system", "salon"})
 
 
 def actor_of(user: models.User) -> Actor:
@@ -42,12 +62,18 @@ async def create_user(
     display_name: str | None = None,
     actor_id: int | None = None,
     bot_owner_id: int | None = None,
+    email: str | None = None,
+    event_data: dict[str, object] | None = None,
 ) -> models.User:
-    """Insert a user and its ``user.created`` event. ``password=None`` makes a bot."""
+    """Insert a user and its ``user.created`` event. ``password=None`` makes a bot.
+
+    Usernames are unique case-insensitively (stored lower case): 409 ``username_taken``.
+    """
     key = username.lower()
-    exists = await session.scalar(select(func.count()).select_from(models.User).where(models.User.username == key))
-    if exists:
-        raise Conflict("username_taken", f"the username {key!r} is taken")
+    if key in RESERVED_USERNAMES:
+        raise Invalid("username_reserved", f"the username {key!r} is reserved", field="username")
+    if await _username_exists(session, key):
+        raise Conflict("username_taken", f"the username {key!r} is taken", field="username")
     user = models.User(
         username=key,
         display_name=display_name or username,
@@ -56,17 +82,145 @@ async def create_user(
         is_bot=password is None,
         bot_owner_id=bot_owner_id,
         active=True,
+        email=email,
         preferences={},
         created_at=models.utcnow(),
     )
-    session.add(user)
-    await session.flush()
+    try:
+        async with session.begin_nested():  # a concurrent insert of the same name loses here
+            session.add(user)
+            await session.flush()
+    except IntegrityError:
+        raise Conflict("username_taken", f"the username {key!r} is taken", field="username") from None
     await append_event(
         session,
         kind="user.created",
         actor_id=actor_id if actor_id is not None else user.id,
         subject_id=user.id,
         audience="everyone",
-        data={"user": user_public(user)},
+        data={"user": user_public(user), **(event_data or {})},
     )
     return user
+
+
+async def _username_exists(session: AsyncSession, key: str) -> bool:
+    count = await session.scalar(select(func.count()).select_from(models.User).where(models.User.username == key))
+    return bool(count)
+
+
+async def get_user(session: AsyncSession, user_id: int, *, for_update: bool = False) -> models.User:
+    """The user with this id, or 404 ``user_not_found``."""
+    if not 0 < user_id <= MAX_ID:
+        raise NotFound("user_not_found", "no such user")
+    user = await session.get(models.User, user_id, with_for_update=for_update or None, populate_existing=for_update)
+    if user is None:
+        raise NotFound("user_not_found", "no such user")
+    return user
+
+
+async def get_user_by_name(session: AsyncSession, username: str) -> models.User | None:
+    return await session.scalar(select(models.User).where(models.User.username == username.strip().lower()))
+
+
+async def create_admin(
+    session: AsyncSession, username: str, password: str, display_name: str | None = None
+) -> UserInfo:
+    """An admin account from the operator's console (``chat create-admin``): no actor, no registration mode."""
+    cmd = Register(username=username, password=password, display_name=display_name)
+    user = await create_user(
+        session,
+        username=cmd.username,
+        password=cmd.password,
+        role="admin",
+        display_name=cmd.display_name,
+        event_data={"via": "cli"},
+    )
+    return UserInfo.of(user)
+
+
+async def update_me(session: AsyncSession, actor: Actor, cmd: UpdateMe, *, keep_session: str | None = None) -> UserInfo:
+    """Change your display name and/or password; one event per change.
+
+    A password change needs the current password (403 ``wrong_password``) and
+    ends every other session of the user (``keep_session`` is the caller's).
+    """
+    user = await get_user(session, actor.id, for_update=True)
+    if cmd.password is not None:
+        ok, _ = await verify_password_async(cmd.current_password or "", user.password_hash)
+        if not ok:
+            raise Forbidden("wrong_password", "the current password is wrong", field="current_password")
+        user.password_hash = await hash_password_async(cmd.password)
+        others = delete(models.WebSession).where(models.WebSession.user_id == user.id)
+        if keep_session is not None:
+            others = others.where(models.WebSession.id != keep_session)
+        await session.execute(others)
+        await append_event(
+            session,
+            kind="user.password_changed",
+            actor_id=actor.id,
+            subject_id=user.id,
+            audience="subject",
+            data={"user_id": user.id},
+        )
+    if cmd.display_name is not None and cmd.display_name != user.display_name:
+        user.display_name = cmd.display_name
+        await session.flush()
+        await append_event(
+            session,
+            kind="user.updated",
+            actor_id=actor.id,
+            subject_id=user.id,
+            audience="everyone",
+            data={"user_id": user.id, "display_name": user.display_name},
+        )
+    await session.flush()
+    return UserInfo.of(user)
+
+
+async def update_user(session: AsyncSession, actor: Actor, user_id: int, cmd: UpdateUser) -> UserInfo:
+    """Admin: change a user's role or active flag (403 ``admin_required``, 404, 409 ``last_admin``)."""
+    if not access.can_manage_users(actor):
+        raise Forbidden("admin_required", "only administrators may change users")
+    # Lock the admin rows first (id order), then the target: two admins demoting each
+    # other at once serialise here instead of both succeeding or deadlocking.
+    admins = await _lock_active_admins(session) if cmd.role is not None or cmd.active is False else []
+    user = await get_user(session, user_id, for_update=True)
+    removes_admin = user.role == "admin" and user.active and (cmd.role not in (None, "admin") or cmd.active is False)
+    if removes_admin and set(admins) <= {user.id}:
+        raise Conflict("last_admin", "this is the last active administrator; appoint another first")
+    if cmd.role is not None and cmd.role != user.role:
+        previous, user.role = user.role, cmd.role
+        await session.flush()
+        await append_event(
+            session,
+            kind="user.role_changed",
+            actor_id=actor.id,
+            subject_id=user.id,
+            audience="everyone",
+            data={"user_id": user.id, "role": user.role, "previous_role": previous},
+        )
+    elif cmd.active is not None and cmd.active != user.active:
+        if not cmd.active:
+            await session.execute(delete(models.WebSession).where(models.WebSession.user_id == user.id))
+        user.active = cmd.active
+        await session.flush()
+        await append_event(
+            session,
+            kind="user.reactivated" if user.active else "user.deactivated",
+            actor_id=actor.id,
+            subject_id=user.id,
+            audience="everyone",
+            data={"user_id": user.id},
+        )
+    return UserInfo.of(user)
+
+
+async def _lock_active_admins(session: AsyncSession) -> list[int]:
+    """The active human admins' ids, their rows locked (``FOR UPDATE`` on PostgreSQL)."""
+    ids = await session.scalars(
+        select(models.User.id)
+        .where(models.User.role == "admin", models.User.active.is_(True), models.User.is_bot.is_(False))
+        .order_by(models.User.id)
+        .with_for_update()
+    )
+    return list(ids)

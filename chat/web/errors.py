@@ -39,12 +39,14 @@ def error_response(exc: ChatError) -> JSONResponse:
 
 
 async def handle_chat_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ChatError)
+    if not isinstance(exc, ChatError):  # pragma: no cover - registered for ChatError only
+        raise exc
     return error_response(exc)
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
+    if not isinstance(exc, HTTPException):  # pragma: no cover - registered for HTTPException only
+        raise exc
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
 

@@ -1,7 +1,318 @@
-"""REST endpoints: accounts."""
+"""REST endpoints: registration, sessions, your profile, tokens, invitations, the user directory.
+
+Thin: parse the body into a command, call one domain action in a transaction,
+answer JSON. Login is the one exception, on purpose: the password is checked
+in a read session so argon2 never runs under the SQLite write lock, then the
+session is written in a transaction.
+"""
 
 from __future__ import annotations
 
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-routes: list[BaseRoute] = []
+from chat.accounts.commands import CreateInvitation, CreateToken, Login, Register, UpdateMe, UpdateUser
+from chat.accounts.directory import get_me, list_users
+from chat.accounts.invitations import create_invitation
+from chat.accounts.registration import register
+from chat.accounts.results import InvitationCreated, SessionInfo, TokenCreated, TokenList, UserInfo, UserList
+from chat.accounts.sessions import COOKIE_NAME, check_credentials, end_session, start_session
+from chat.accounts.tokens import create_token, list_tokens, revoke_token
+from chat.accounts.users import update_me, update_user
+from chat.errors import ChatError, Invalid
+from chat.web.auth import (
+    authenticate,
+    check_origin,
+    clear_session_cookie,
+    client_address,
+    client_info,
+    limiters,
+    require_actor,
+    set_session_cookie,
+)
+from chat.web.http import json_ok, path_id, read_command
+from chat.web.openapi import Query, api_route
+from chat.web.state import services
+
+_BODY_ERRORS = ("malformed_json", "body_too_large", "invalid_body", "unknown_field", "wrong_type", "missing_field")
+
+
+def _check_browser_origin(request: Request) -> None:
+    """CSRF for the unauthenticated forms (login CSRF); bearer requests are exempt."""
+    if "authorization" not in request.headers:
+        check_origin(request)
+
+
+async def register_user(request: Request) -> Response:
+    _check_browser_origin(request)
+    cmd = await read_command(request, Register)
+    limiters(request).register_address.hit(client_address(request))
+    svc = services(request)
+    async with svc.db.transaction() as session:
+        user = await register(
+            session, cmd, mode=svc.settings.registration_mode, invite_policy=svc.settings.invite_policy
+        )
+    return json_ok(user, status=201)
+
+
+async def login(request: Request) -> Response:
+    _check_browser_origin(request)
+    cmd = await read_command(request, Login)
+    limits, account = limiters(request), cmd.username.lower()
+    limits.login_address.hit(client_address(request))
+    limits.login_account.check(account)
+    svc = services(request)
+    try:
+        async with svc.db.read() as session:
+            credentials = await check_credentials(session, cmd)
+    except ChatError as exc:
+        if exc.code == "invalid_credentials":
+            limits.login_account.hit(account)  # per account, failures count
+        raise
+    async with svc.db.transaction() as session:
+        new = await start_session(
+            session,
+            credentials,
+            days=svc.settings.session_days,
+            client=client_info(request),
+            replaces=request.cookies.get(COOKIE_NAME),
+        )
+    response = json_ok(new.info)
+    set_session_cookie(response, request, new.secret)
+    return response
+
+
+async def logout(request: Request) -> Response:
+    actor = await require_actor(request)
+    auth = await authenticate(request)
+    async with services(request).db.transaction() as session:
+        await end_session(session, actor, auth.session_id if auth is not None else None)
+    response = Response(status_code=204)
+    clear_session_cookie(response, request)
+    return response
+
+
+async def show_me(request: Request) -> Response:
+    actor = await require_actor(request)
+    async with services(request).db.read() as session:
+        return json_ok(await get_me(session, actor))
+
+
+async def change_me(request: Request) -> Response:
+    actor = await require_actor(request)
+    auth = await authenticate(request)
+    cmd = await read_command(request, UpdateMe)
+    guard = limiters(request).login_account
+    if cmd.password is not None:
+        guard.check(actor.username)  # the current password is a password guess too
+    try:
+        async with services(request).db.transaction() as session:
+            user = await update_me(session, actor, cmd, keep_session=auth.session_id if auth is not None else None)
+    except ChatError as exc:
+        if exc.code == "wrong_password":
+            guard.hit(actor.username)
+        raise
+    return json_ok(user)
+
+
+async def new_token(request: Request) -> Response:
+    actor = await require_actor(request)
+    cmd = await read_command(request, CreateToken)
+    async with services(request).db.transaction() as session:
+        created = await create_token(session, actor, cmd)
+    return json_ok(created, status=201)
+
+
+async def my_tokens(request: Request) -> Response:
+    actor = await require_actor(request)
+    async with services(request).db.read() as session:
+        return json_ok(await list_tokens(session, actor))
+
+
+async def delete_token(request: Request) -> Response:
+    actor = await require_actor(request)
+    async with services(request).db.transaction() as session:
+        await revoke_token(session, actor, path_id(request))
+    return Response(status_code=204)
+
+
+async def new_invitation(request: Request) -> Response:
+    actor = await require_actor(request)
+    cmd = await read_command(request, CreateInvitation)
+    svc = services(request)
+    async with svc.db.transaction() as session:
+        created = await create_invitation(
+            session, actor, cmd, mode=svc.settings.registration_mode, invite_policy=svc.settings.invite_policy
+        )
+    return json_ok(created, status=201)
+
+
+async def directory(request: Request) -> Response:
+    actor = await require_actor(request)
+    include_inactive = _flag(request, "include_inactive")
+    async with services(request).db.read() as session:
+        return json_ok(await list_users(session, actor, include_inactive=include_inactive))
+
+
+async def change_user(request: Request) -> Response:
+    actor = await require_actor(request)
+    cmd = await read_command(request, UpdateUser)
+    async with services(request).db.transaction() as session:
+        user = await update_user(session, actor, path_id(request), cmd)
+    return json_ok(user)
+
+
+def _flag(request: Request, name: str) -> bool:
+    raw = request.query_params.get(name, "false").lower()
+    if raw in ("1", "true", "yes"):
+        return True
+    if raw in ("0", "false", "no", ""):
+        return False
+    raise Invalid("wrong_type", f"{name} must be true or false", field=name)
+
+
+routes: list[BaseRoute] = [
+    api_route(
+        "POST",
+        "/users",
+        register_user,
+        "Register an account (first account becomes admin)",
+        request=Register,
+        response=UserInfo,
+        status=201,
+        auth=False,
+        errors=(
+            *_BODY_ERRORS,
+            "too_long",
+            "too_short",
+            "bad_format",
+            "password_too_long",
+            "password_too_short",
+            "username_taken",
+            "username_reserved",
+            "invitation_required",
+            "registration_closed",
+            "invalid_invitation",
+            "csrf_failed",
+            "too_many_registrations",
+        ),
+    ),
+    api_route(
+        "POST",
+        "/session",
+        login,
+        "Log in: sets the salon_session cookie",
+        request=Login,
+        response=SessionInfo,
+        auth=False,
+        errors=(*_BODY_ERRORS, "invalid_credentials", "account_deactivated", "csrf_failed", "too_many_logins"),
+    ),
+    api_route(
+        "DELETE",
+        "/session",
+        logout,
+        "Log out: ends this session",
+        status=204,
+        errors=("not_authenticated", "csrf_failed"),
+    ),
+    api_route("GET", "/me", show_me, "Your account", response=UserInfo, errors=("not_authenticated",)),
+    api_route(
+        "PATCH",
+        "/me",
+        change_me,
+        "Change your display name or password (needs current_password)",
+        request=UpdateMe,
+        response=UserInfo,
+        errors=(
+            *_BODY_ERRORS,
+            "not_authenticated",
+            "csrf_failed",
+            "nothing_to_change",
+            "too_long",
+            "empty",
+            "password_too_long",
+            "password_too_short",
+            "wrong_password",
+            "too_many_logins",
+        ),
+    ),
+    api_route(
+        "POST",
+        "/tokens",
+        new_token,
+        "Create a personal API token (shown once)",
+        request=CreateToken,
+        response=TokenCreated,
+        status=201,
+        errors=(*_BODY_ERRORS, "not_authenticated", "csrf_failed", "too_long", "empty"),
+    ),
+    api_route(
+        "GET",
+        "/tokens",
+        my_tokens,
+        "Your API tokens (without secrets)",
+        response=TokenList,
+        errors=("not_authenticated",),
+    ),
+    api_route(
+        "DELETE",
+        "/tokens/{id:int}",
+        delete_token,
+        "Revoke one of your API tokens",
+        status=204,
+        errors=("not_authenticated", "csrf_failed", "token_not_found"),
+    ),
+    api_route(
+        "POST",
+        "/invitations",
+        new_invitation,
+        "Create an invitation code (shown once)",
+        request=CreateInvitation,
+        response=InvitationCreated,
+        status=201,
+        errors=(
+            *_BODY_ERRORS,
+            "not_authenticated",
+            "csrf_failed",
+            "cannot_invite",
+            "conversation_not_found",
+            "not_allowed",
+            "conversation_archived",
+            "guest_needs_conversations",
+            "duplicate_ids",
+            "too_many",
+            "bad_format",
+            "out_of_range",
+            "wrong_value",
+        ),
+    ),
+    api_route(
+        "GET",
+        "/users",
+        directory,
+        "The user directory (guests see only people they share a conversation with)",
+        response=UserList,
+        query=[Query("include_inactive", bool, "admins: include deactivated accounts")],
+        errors=("not_authenticated", "admin_required", "wrong_type"),
+    ),
+    api_route(
+        "PATCH",
+        "/users/{id:int}",
+        change_user,
+        "Admin: change a user's role, or (de)activate the account",
+        request=UpdateUser,
+        response=UserInfo,
+        errors=(
+            *_BODY_ERRORS,
+            "not_authenticated",
+            "csrf_failed",
+            "admin_required",
+            "user_not_found",
+            "nothing_to_change",
+            "one_change_at_a_time",
+            "wrong_value",
+            "last_admin",
+        ),
+    ),
+]

@@ -1,0 +1,1 @@
+"""Benchmarks (not tests: pytest never collects them). Run one with ``python -m bench.<name> --help``."""

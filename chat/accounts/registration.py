@@ -1,0 +1,68 @@
+"""Self-registration (``POST /api/v1/users``) under the registration mode.
+
+Decision (setting ``registration_mode``):
+
+* The first account ever becomes ``admin``, whatever the mode.
+* ``open``: anyone may register and becomes a ``member``; an invitation code
+  is optional (a guest invitation still makes a guest of its conversations).
+* ``invite``: a valid invitation code is required (created by staff).
+* ``closed``: no self-registration at all, except the first account and the
+  holders of an invitation code created by an admin.
+
+An invitation code is single-use, expires, and is honoured only while its
+creator is active and may still create it under the current mode (see
+``access.can_create_invitation``). A registration with a code takes the
+invitation's role and is added to its conversations (one ``member.invited``
+event each, by the inviter). Errors: 403 ``invitation_required`` (``invite`` mode, no code),
+403 ``registration_closed``, 403 ``invalid_invitation``, 409 ``username_taken``,
+422 for bad fields. No password is hashed before those checks pass.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chat.accounts import access
+from chat.accounts.commands import Register
+from chat.accounts.invitations import lock_invited_conversations, redeem_invitation, use_invitation
+from chat.accounts.results import UserInfo
+from chat.accounts.users import create_user
+from chat.channels.policy import Role
+from chat.config import InvitePolicy, RegistrationMode
+from chat.errors import Forbidden
+from chat.store import models
+
+_REGISTER_LOCK_KEY = 0x5A11  # pg_advisory_xact_lock: one registration at a time decides "first account"
+
+
+async def register(
+    session: AsyncSession, cmd: Register, *, mode: RegistrationMode, invite_policy: InvitePolicy = "members"
+) -> UserInfo:
+    """Create an account from a registration request; returns the new user."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _REGISTER_LOCK_KEY})
+    first = await session.scalar(select(models.User.id).limit(1)) is None
+    invitation = inviter = None
+    if cmd.invite is not None:
+        invitation, inviter = await redeem_invitation(session, cmd.invite, mode=mode)
+        await lock_invited_conversations(session, invitation)
+    if not access.can_register(mode, first_account=first, has_invitation=invitation is not None):
+        if mode == "invite":
+            raise Forbidden("invitation_required", "registration needs an invitation code")
+        raise Forbidden("registration_closed", "registration is closed; ask an administrator for an invitation")
+    role: Role = "admin" if first else "member"
+    if invitation is not None and not first:
+        role = "guest" if invitation.role == "guest" else "member"
+    user = await create_user(
+        session,
+        username=cmd.username,
+        password=cmd.password,
+        role=role,
+        display_name=cmd.display_name,
+        email=invitation.email if invitation is not None else None,
+        event_data={"invitation_id": invitation.id} if invitation is not None else None,
+    )
+    if invitation is not None and inviter is not None:
+        await use_invitation(session, invitation, inviter, user, invite_policy=invite_policy)
+    return UserInfo.of(user)

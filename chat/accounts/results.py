@@ -1,0 +1,96 @@
+"""Account results: frozen plain data, serialised by ``chat.web.schema.to_json``.
+
+Secrets (session cookies, tokens, invitation codes) appear only in the result
+of the call that creates them, and are never stored or logged in clear.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from chat.store import models
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    """A user as the directory shows it."""
+
+    id: int
+    username: str
+    display_name: str
+    role: str
+    is_bot: bool
+    active: bool
+
+    @classmethod
+    def of(cls, user: models.User) -> UserInfo:
+        return cls(
+            id=user.id,
+            username=user.username,
+            display_name=user.display_name,
+            role=user.role,
+            is_bot=user.is_bot,
+            active=user.active,
+        )
+
+
+@dataclass(frozen=True)
+class UserList:
+    users: list[UserInfo]
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """The logged-in user and when the session cookie expires."""
+
+    user: UserInfo
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """A token without its secret: ``prefix`` is enough to recognise it."""
+
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+@dataclass(frozen=True)
+class TokenCreated:
+    """A new token; ``token`` is shown this once and never again."""
+
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    token: str
+
+
+@dataclass(frozen=True)
+class TokenList:
+    tokens: list[TokenInfo]
+
+
+@dataclass(frozen=True)
+class InvitationCreated:
+    """A new invitation; ``code`` is shown this once (pass it as ``invite`` when registering)."""
+
+    id: int
+    role: str
+    conversation_ids: list[int]
+    email: str | None
+    expires_at: datetime
+    code: str
+
+
+@dataclass(frozen=True)
+class BotCreated:
+    """A new bot account and its first token, shown once."""
+
+    user: UserInfo
+    owner_id: int
+    token: str

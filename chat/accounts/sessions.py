@@ -1,0 +1,167 @@
+"""Server-side login sessions.
+
+The browser holds a random secret (``secrets.token_urlsafe(32)``) in the
+``salon_session`` cookie; the database holds only its SHA-256
+(``WebSession.id``), so a copy of the database cannot be replayed as cookies.
+
+* Login is split in two so that argon2 never runs under the SQLite write lock:
+  :func:`check_credentials` in a read session, then :func:`start_session` in a
+  write transaction (which re-checks that the account is still active).
+* Every login creates a new session row (the id rotates); a session cookie
+  presented at login is revoked. Logout deletes the row; deactivation deletes
+  all of the user's rows; expired rows are refused and purged at the next login.
+* An unknown user, a bot and a wrong password get the same answer
+  (401 ``invalid_credentials``) after the same work (a dummy argon2 check).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chat.accounts.commands import Login
+from chat.accounts.passwords import verify_password_async
+from chat.accounts.results import SessionInfo, UserInfo
+from chat.accounts.users import actor_of, get_user_by_name
+from chat.channels.events import append_event
+from chat.channels.policy import Actor
+from chat.errors import Unauthorized
+from chat.store import models
+
+COOKIE_NAME = "salon_session"
+
+
+def session_id_of(secret: str) -> str:
+    """The stored id of a session: SHA-256 hex of the cookie secret."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """Where a login comes from (kept on the session row for the user's device list)."""
+
+    address: str = ""
+    user_agent: str = ""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A checked username and password; ``rehash`` is set when the stored hash needs an upgrade."""
+
+    user_id: int
+    rehash: str | None = None
+
+
+@dataclass(frozen=True)
+class NewSession:
+    """A started session; ``secret`` goes into the cookie and nowhere else."""
+
+    secret: str
+    id: str
+    info: SessionInfo
+
+
+def invalid_credentials() -> Unauthorized:
+    return Unauthorized("invalid_credentials", "the username or password is wrong")
+
+
+async def check_credentials(session: AsyncSession, cmd: Login) -> Credentials:
+    """Verify a username and password (a read session is enough).
+
+    401 ``invalid_credentials`` for an unknown user, a bot or a wrong password,
+    all on the same path; 401 ``account_deactivated`` only with the right password.
+    """
+    user = await get_user_by_name(session, cmd.username)
+    ok, rehash = await verify_password_async(cmd.password, user.password_hash if user is not None else None)
+    if user is None or not ok:
+        raise invalid_credentials()
+    if not user.active:
+        raise Unauthorized("account_deactivated", "this account is deactivated")
+    return Credentials(user_id=user.id, rehash=rehash)
+
+
+async def start_session(
+    session: AsyncSession,
+    credentials: Credentials,
+    *,
+    days: int,
+    client: ClientInfo | None = None,
+    replaces: str | None = None,
+) -> NewSession:
+    """Create a session for checked credentials; ``replaces`` is a cookie secret presented at login (revoked)."""
+    client = client or ClientInfo()
+    user = await session.get(models.User, credentials.user_id, with_for_update=True)
+    if user is None or not user.active:  # deactivated between the check and now
+        raise invalid_credentials()
+    if credentials.rehash is not None:
+        user.password_hash = credentials.rehash
+    now = models.utcnow()
+    stale = (models.WebSession.user_id == user.id) & (models.WebSession.expires_at <= now)
+    if replaces:
+        stale = stale | (models.WebSession.id == session_id_of(replaces))
+    await session.execute(delete(models.WebSession).where(stale))
+    secret = secrets.token_urlsafe(32)
+    row = models.WebSession(
+        id=session_id_of(secret),
+        user_id=user.id,
+        csrf_token=secrets.token_urlsafe(32),
+        created_at=now,
+        expires_at=now + timedelta(days=days),
+        address=client.address[:64],
+        user_agent=client.user_agent[:255],
+    )
+    session.add(row)
+    await session.flush()
+    await append_event(
+        session,
+        kind="session.login",
+        actor_id=user.id,
+        subject_id=user.id,
+        audience="subject",
+        data={"user_id": user.id, "address": row.address},
+    )
+    return NewSession(secret=secret, id=row.id, info=SessionInfo(user=UserInfo.of(user), expires_at=row.expires_at))
+
+
+async def end_session(session: AsyncSession, actor: Actor, session_id: str | None) -> bool:
+    """Log out: delete the session row (``session.logout``); False if there was none (token auth)."""
+    if session_id is None:
+        return False
+    result = await session.execute(
+        delete(models.WebSession).where(models.WebSession.id == session_id, models.WebSession.user_id == actor.id)
+    )
+    if not getattr(result, "rowcount", 0):
+        return False
+    await append_event(
+        session,
+        kind="session.logout",
+        actor_id=actor.id,
+        subject_id=actor.id,
+        audience="subject",
+        data={"user_id": actor.id},
+    )
+    return True
+
+
+async def actor_for_session(session: AsyncSession, secret: str) -> tuple[Actor, str] | None:
+    """The active user behind a cookie secret, with the session id; None if unknown, expired or inactive."""
+    if not secret or len(secret) > 128:
+        return None
+    sid = session_id_of(secret)
+    user = await session.scalar(
+        select(models.User)
+        .join(models.WebSession, models.WebSession.user_id == models.User.id)
+        .where(
+            models.WebSession.id == sid,
+            models.WebSession.expires_at > models.utcnow(),
+            models.User.active.is_(True),
+        )
+    )
+    if user is None:
+        return None
+    return actor_of(user), sid

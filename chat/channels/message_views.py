@@ -1,0 +1,198 @@
+"""How a message looks to clients, and loading messages the actor may see.
+
+``MessageOut`` is the one public shape of a message (REST responses, acks,
+history pages). A deleted message is a tombstone: empty ``body`` and
+``html``, no reactions, mentions or meetings, and ``deleted = {by, at, reason}``
+(``deleted`` is ``null`` for a live message). Authors and reacting users are
+user ids: clients resolve names from the user directory, so a page of
+messages costs one query for the rows and one for all their reactions.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chat.channels.meetings import Meeting, detect_meetings
+from chat.channels.policy import Actor, ConversationAccess, access_conversation
+from chat.errors import NotFound
+from chat.store import models
+
+_HREF = re.compile(r'<a href="([^"]*)"')
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """Who deleted a message, when, and why ("" when no reason was given)."""
+
+    by: int
+    at: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class ReactionSummary:
+    """One emoji on a message: how many users reacted with it, and who (in the order they did)."""
+
+    emoji: str
+    count: int
+    users: list[int]
+
+
+@dataclass(frozen=True)
+class MessageOut:
+    """A message as clients see it. ``event_id``/``seq`` are those of its ``message.posted`` event."""
+
+    id: int
+    conversation: int
+    topic: str
+    author: int
+    body: str
+    html: str
+    created_at: datetime
+    event_id: int | None
+    seq: int | None
+    edited_at: datetime | None
+    deleted: Tombstone | None
+    reactions: list[ReactionSummary]
+    mentions: list[int]
+    wildcard_mention: str
+    has_link: bool
+    has_meeting: bool
+    meetings: list[Meeting]
+
+
+def message_not_found() -> NotFound:
+    """The one answer for a missing message and for a message in a conversation the actor may not see."""
+    return NotFound("message_not_found", "there is no such message")
+
+
+def meetings_in(html: str) -> list[Meeting]:
+    """The meeting links of sanitised HTML (nh3 always writes ``<a href="...">``)."""
+    return list(detect_meetings(html_lib.unescape(href) for href in _HREF.findall(html)))
+
+
+def message_out(row: models.Message, reactions: Sequence[ReactionSummary] = ()) -> MessageOut:
+    if row.deleted_at is not None:
+        return MessageOut(
+            id=row.id,
+            conversation=row.conversation_id,
+            topic=row.topic,
+            author=row.author_id,
+            body="",
+            html="",
+            created_at=row.created_at,
+            event_id=row.event_id,
+            seq=row.seq,
+            edited_at=row.edited_at,
+            deleted=Tombstone(by=row.deleted_by or row.author_id, at=row.deleted_at, reason=row.delete_reason or ""),
+            reactions=[],
+            mentions=[],
+            wildcard_mention="",
+            has_link=False,
+            has_meeting=False,
+            meetings=[],
+        )
+    return MessageOut(
+        id=row.id,
+        conversation=row.conversation_id,
+        topic=row.topic,
+        author=row.author_id,
+        body=row.body,
+        html=row.html,
+        created_at=row.created_at,
+        event_id=row.event_id,
+        seq=row.seq,
+        edited_at=row.edited_at,
+        deleted=None,
+        reactions=list(reactions),
+        mentions=list(row.mentions or ()),
+        wildcard_mention=row.wildcard_mention,
+        has_link=row.has_link,
+        has_meeting=row.has_meeting,
+        meetings=meetings_in(row.html) if row.has_meeting else [],
+    )
+
+
+async def load_reactions(session: AsyncSession, message_ids: Sequence[int]) -> dict[int, list[ReactionSummary]]:
+    """The reactions of many messages in one query, grouped by emoji in the order first used."""
+    if not message_ids:
+        return {}
+    rows = (
+        await session.execute(
+            select(models.Reaction.message_id, models.Reaction.emoji, models.Reaction.user_id)
+            .where(models.Reaction.message_id.in_(message_ids))
+            .order_by(models.Reaction.message_id, models.Reaction.created_at, models.Reaction.user_id)
+        )
+    ).all()
+    grouped: dict[int, dict[str, list[int]]] = {}
+    for message_id, emoji, user_id in rows:
+        grouped.setdefault(message_id, {}).setdefault(emoji, []).append(user_id)
+    return {
+        mid: [ReactionSummary(emoji=e, count=len(users), users=users) for e, users in by_emoji.items()]
+        for mid, by_emoji in grouped.items()
+    }
+
+
+async def messages_out(session: AsyncSession, rows: Sequence[models.Message]) -> list[MessageOut]:
+    reactions = await load_reactions(session, [r.id for r in rows if r.deleted_at is None])
+    return [message_out(r, reactions.get(r.id, ())) for r in rows]
+
+
+async def one_message_out(session: AsyncSession, row: models.Message) -> MessageOut:
+    return (await messages_out(session, [row]))[0]
+
+
+async def access_message(
+    session: AsyncSession, actor: Actor, message_id: int, *, lock: bool = False
+) -> tuple[models.Message, ConversationAccess]:
+    """Load a message the actor may see (in its *current* conversation), or raise ``message_not_found``.
+
+    ``lock=True`` takes a row lock on the message (PostgreSQL; SQLite has one writer) so that
+    an edit and a delete of the same message see each other. Lock order: message row, then the
+    event lock; a topic move locks the conversation rows, then the message rows, then the event lock.
+    """
+    query = select(models.Message).where(models.Message.id == message_id).execution_options(populate_existing=True)
+    if lock:
+        query = query.with_for_update()
+    row = (await session.execute(query)).scalar_one_or_none()
+    if row is None:
+        raise message_not_found()
+    try:
+        access = await access_conversation(session, actor, row.conversation_id)
+    except NotFound:
+        raise message_not_found() from None
+    return row, access
+
+
+def plain(value: Any) -> Any:
+    """Dataclasses and datetimes into JSON-ready values (for event payloads)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if hasattr(value, "__dataclass_fields__"):
+        return {name: plain(getattr(value, name)) for name in value.__dataclass_fields__}
+    return value
+
+
+def message_event_data(out: MessageOut) -> dict[str, Any]:
+    """The hashed, never-erased part of a ``message.posted`` event: everything but the content."""
+    data = plain(out)
+    for key in ("body", "html", "meetings", "event_id", "seq"):
+        data.pop(key)
+    return dict(data)
+
+
+def message_event_body(out: MessageOut) -> dict[str, Any]:
+    """The erasable part of a message event: its text, HTML and meeting links."""
+    return {"body": out.body, "html": out.html, "meetings": plain(out.meetings)}

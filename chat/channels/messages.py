@@ -1,0 +1,410 @@
+"""Post, edit and delete messages; add and remove reactions.
+
+Each action writes exactly one event in the caller's transaction (none when
+nothing changed) and never commits:
+
+* ``message.posted``: ``data = {"message": <the message without its content>}``;
+  the erasable ``body`` holds ``{"body", "html", "meetings"}``. Its id and seq are
+  stored on the message (``event_id``, ``seq``).
+* ``message.edited``: ``data = {"message_id", "edited_at", "editor", "mentions", …}``,
+  erasable ``body`` as above.
+* ``message.deleted``: ``data = {"message_id", "deleted": {"by", "at", "reason"}}``.
+* ``reaction.added`` / ``reaction.removed``: ``data = {"message_id", "emoji", "user"}``.
+
+Every message event carries ``message_id``, so readers hide the events of a
+message that was moved into a conversation they cannot see.
+
+Deletion leaves a tombstone: the message row loses its text, HTML, mentions
+and link flags (so history, search and unread counts no longer see it), but
+the event bodies and revisions are kept for the audit archive; erasing those
+(GDPR) is a separate, later action (``chat.archive.audit.redact_event_body``).
+
+Mentions: only members of the conversation can be mentioned, in every kind of
+conversation (as in Zulip, a non-member of a public channel is not notified;
+the text stays plain and tells them nothing).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chat.channels.events import append_event
+from chat.channels.meetings import (
+    DEFAULT_JITSI_BASE,
+    detect_meetings,
+    meeting_provider,
+    new_meeting_url,
+    parse_meet_command,
+)
+from chat.channels.message_commands import (
+    DEFAULT_MAX_CHARS,
+    DeleteMessage,
+    EditMessage,
+    PostMessage,
+    check_body,
+    check_emoji,
+    topic_key,
+)
+from chat.channels.message_views import (
+    MessageOut,
+    ReactionSummary,
+    access_message,
+    load_reactions,
+    message_event_body,
+    message_event_data,
+    message_out,
+    one_message_out,
+)
+from chat.channels.policy import Actor, ConversationAccess, access_conversation, require
+from chat.channels.policy_pending import can_delete_message, can_edit_message, can_react
+from chat.channels.render import MentionTarget, Rendered, render_markdown
+from chat.errors import Conflict, Forbidden, Invalid
+from chat.store import models
+
+_MENTION_CANDIDATE = re.compile(r"@([A-Za-z0-9_.\-]{1,64})")
+
+
+@dataclass(frozen=True)
+class Posted:
+    """A posted message; ``created`` is False when a retry (same author and nonce) returned the stored one."""
+
+    message: MessageOut
+    created: bool
+
+
+@dataclass(frozen=True)
+class ReactionChanged:
+    """The reactions of a message after a reaction was added or removed (``changed``: False when a no-op)."""
+
+    message_id: int
+    emoji: str
+    changed: bool
+    reactions: list[ReactionSummary]
+
+
+# --- posting ------------------------------------------------------------------------------
+
+
+async def post_message(
+    session: AsyncSession,
+    actor: Actor,
+    conversation_id: int,
+    cmd: PostMessage,
+    *,
+    max_chars: int = DEFAULT_MAX_CHARS,
+    meeting_base: str = DEFAULT_JITSI_BASE,
+) -> Posted:
+    """Post ``cmd`` into a conversation, idempotently on ``(author, nonce)``."""
+    access = await access_conversation(session, actor, conversation_id)
+    require("post", actor, access.facts(actor))
+    topic = _check_topic(access, cmd.topic)
+    body = check_body(cmd.body, max_chars)
+    title = parse_meet_command(body)
+    if title is not None:
+        body = check_body(meet_body(title, new_meeting_url(meeting_base)), max_chars)
+    key = topic_key(topic)
+    if topic:
+        topic = await _display_topic(session, conversation_id, key) or topic
+    rendered = await _render(session, conversation_id, body)
+    now = models.utcnow()
+    row = models.Message(
+        conversation_id=conversation_id,
+        topic=topic,
+        topic_key=key,
+        author_id=actor.id,
+        nonce=cmd.nonce,
+        body=body,
+        created_at=now,
+        **_rendered_columns(rendered),
+    )
+    try:
+        async with session.begin_nested():
+            session.add(row)
+            await session.flush()
+    except IntegrityError as error:
+        return await _replay(session, actor, conversation_id, cmd, key, error)
+    session.add(
+        models.MessageRevision(
+            message_id=row.id,
+            body=body,
+            topic=topic,
+            conversation_id=conversation_id,
+            editor_id=actor.id,
+            created_at=now,
+        )
+    )
+    out = message_out(row)
+    event = await append_event(
+        session,
+        kind="message.posted",
+        actor_id=actor.id,
+        conversation_id=conversation_id,
+        data={"message": message_event_data(out)},
+        body=message_event_body(out),
+        message_id=row.id,
+        created_at=now,
+    )
+    row.event_id, row.seq = event.id, event.seq
+    await session.flush()
+    return Posted(dataclasses.replace(out, event_id=event.id, seq=event.seq), created=True)
+
+
+def meet_body(title: str, url: str) -> str:
+    """The markdown a ``/meet [title]`` command posts: the title, then the room's link."""
+    return f"{title or 'Video call'}: {url}"
+
+
+def _is_meet_body(body: str, title: str) -> bool:
+    url = body.rsplit(": ", 1)[-1]
+    return meeting_provider(url) == "jitsi" and body == meet_body(title, url)
+
+
+def _check_topic(access: ConversationAccess, topic: str) -> str:
+    if access.kind == "direct":
+        if topic:
+            raise Invalid("topic_not_allowed", "direct conversations have no topics", field="topic")
+        return ""
+    if not topic:
+        raise Invalid("topic_required", "a message in a channel or group needs a topic (1 to 60 characters)")
+    return topic
+
+
+async def _display_topic(session: AsyncSession, conversation_id: int, key: str) -> str | None:
+    """The display form of an existing topic (its first spelling), if any."""
+    first = (
+        select(models.Message.topic)
+        .where(models.Message.conversation_id == conversation_id, models.Message.topic_key == key)
+        .order_by(models.Message.id)
+        .limit(1)
+    )
+    return (await session.execute(first)).scalar_one_or_none()
+
+
+async def _replay(
+    session: AsyncSession, actor: Actor, conversation_id: int, cmd: PostMessage, key: str, error: IntegrityError
+) -> Posted:
+    """A post whose nonce is taken: the stored message if it is the same request, else ``nonce_reused``."""
+    stored = (
+        await session.execute(
+            select(models.Message)
+            .where(models.Message.author_id == actor.id, models.Message.nonce == cmd.nonce)
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one_or_none()
+    if stored is None:
+        raise error  # not a nonce collision
+    original = (
+        await session.execute(
+            select(models.MessageRevision)
+            .where(models.MessageRevision.message_id == stored.id)
+            .order_by(models.MessageRevision.id)
+            .limit(1)
+        )
+    ).scalar_one()
+    body = cmd.body.rstrip()
+    title = parse_meet_command(body)
+    same_body = original.body == body or (title is not None and _is_meet_body(original.body, title))
+    if original.conversation_id != conversation_id or topic_key(original.topic) != key or not same_body:
+        raise Conflict("nonce_reused", "this nonce was already used for a different message", message_id=stored.id)
+    if stored.conversation_id != conversation_id:  # moved since: answer only if the actor can see it now
+        await access_message(session, actor, stored.id)
+    return Posted(await one_message_out(session, stored), created=False)
+
+
+async def _render(session: AsyncSession, conversation_id: int, body: str) -> Rendered:
+    return render_markdown(body, mentionable=await _mentionable(session, conversation_id, body))
+
+
+async def _mentionable(session: AsyncSession, conversation_id: int, body: str) -> Mapping[str, MentionTarget]:
+    """The members of the conversation named by an ``@word`` of the body (one query, only when needed)."""
+    names: set[str] = set()
+    for match in _MENTION_CANDIDATE.finditer(body):
+        name = match.group(1).lower()
+        while name:
+            names.add(name)
+            if name[-1] not in ".-":
+                break
+            name = name[:-1]
+    names.difference_update(("all", "topic"))
+    if not names:
+        return {}
+    rows = (
+        await session.execute(
+            select(models.User.id, models.User.username, models.User.display_name)
+            .join(models.Membership, models.Membership.user_id == models.User.id)
+            .where(
+                models.Membership.conversation_id == conversation_id,
+                models.User.username.in_(sorted(names)),
+                models.User.active.is_(True),
+            )
+        )
+    ).all()
+    return {u: MentionTarget(user_id=i, username=u, display_name=d) for i, u, d in rows}
+
+
+def _rendered_columns(rendered: Rendered) -> dict[str, object]:
+    return {
+        "html": rendered.html,
+        "mentions": list(rendered.mentions),
+        "wildcard_mention": rendered.wildcard,
+        "has_link": rendered.has_link,
+        "has_meeting": bool(detect_meetings(rendered.links)),
+    }
+
+
+# --- editing and deleting -----------------------------------------------------------------
+
+
+def _refuse(actor: Actor, row: models.Message, access: ConversationAccess, verb: str) -> None:
+    """Raise the most precise ``Forbidden`` for an edit or delete the policy refused."""
+    if row.author_id != actor.id:
+        who = "the author" if verb == "edit" else "the author or a moderator"
+        raise Forbidden("not_author", f"only {who} may {verb} this message")
+    require("post", actor, access.facts(actor))
+    raise Forbidden("not_allowed", f"you may not {verb} this message")
+
+
+async def edit_message(
+    session: AsyncSession, actor: Actor, message_id: int, cmd: EditMessage, *, max_chars: int = DEFAULT_MAX_CHARS
+) -> MessageOut:
+    """Replace the body of the actor's own message, keeping the old one as a revision."""
+    row, access = await access_message(session, actor, message_id, lock=True)
+    is_author = row.author_id == actor.id
+    if not can_edit_message(actor, is_author, access.kind, access.is_member, access.conversation.archived):
+        _refuse(actor, row, access, "edit")
+    if row.deleted_at is not None:
+        raise Conflict("message_deleted", "this message was deleted")
+    body = check_body(cmd.body, max_chars)
+    if body == row.body:
+        return await one_message_out(session, row)
+    rendered = await _render(session, row.conversation_id, body)
+    now = models.utcnow()
+    row.body = body
+    for name, value in _rendered_columns(rendered).items():
+        setattr(row, name, value)
+    row.edited_at = now
+    session.add(
+        models.MessageRevision(
+            message_id=row.id,
+            body=body,
+            topic=row.topic,
+            conversation_id=row.conversation_id,
+            editor_id=actor.id,
+            created_at=now,
+        )
+    )
+    out = await one_message_out(session, row)
+    await append_event(
+        session,
+        kind="message.edited",
+        actor_id=actor.id,
+        conversation_id=row.conversation_id,
+        data={
+            "message_id": row.id,
+            "editor": actor.id,
+            "edited_at": now.isoformat(),
+            "mentions": out.mentions,
+            "wildcard_mention": out.wildcard_mention,
+            "has_link": out.has_link,
+            "has_meeting": out.has_meeting,
+        },
+        body=message_event_body(out),
+        message_id=row.id,
+        created_at=now,
+    )
+    return out
+
+
+async def delete_message(session: AsyncSession, actor: Actor, message_id: int, cmd: DeleteMessage) -> MessageOut:
+    """Turn a message into a tombstone (who, when, why). Deleting a deleted message changes nothing."""
+    row, access = await access_message(session, actor, message_id, lock=True)
+    is_author = row.author_id == actor.id
+    if not can_delete_message(actor, is_author, access.kind, access.is_member, access.conversation.archived):
+        _refuse(actor, row, access, "delete")
+    if row.deleted_at is not None:
+        return message_out(row)
+    now = models.utcnow()
+    row.deleted_at, row.deleted_by, row.delete_reason = now, actor.id, cmd.reason or None
+    row.body, row.html, row.mentions, row.wildcard_mention = "", "", [], ""
+    row.has_link = row.has_meeting = False
+    out = message_out(row)
+    await append_event(
+        session,
+        kind="message.deleted",
+        actor_id=actor.id,
+        conversation_id=row.conversation_id,
+        data={"message_id": row.id, "deleted": {"by": actor.id, "at": now.isoformat(), "reason": cmd.reason}},
+        message_id=row.id,
+        created_at=now,
+    )
+    return out
+
+
+# --- reactions ----------------------------------------------------------------------------
+
+
+async def _access_for_reaction(
+    session: AsyncSession, actor: Actor, message_id: int, emoji: str
+) -> tuple[models.Message, str]:
+    row, access = await access_message(session, actor, message_id)
+    if not can_react(actor, access.kind, access.is_member, access.conversation.archived):
+        require("post", actor, access.facts(actor))
+        raise Forbidden("not_allowed", "you may not react to this message")
+    checked = check_emoji(emoji)
+    if row.deleted_at is not None:
+        raise Conflict("message_deleted", "this message was deleted")
+    return row, checked
+
+
+async def react(session: AsyncSession, actor: Actor, message_id: int, emoji: str) -> ReactionChanged:
+    """Add the actor's reaction; adding it again changes nothing (PUT semantics: no second event)."""
+    row, emoji = await _access_for_reaction(session, actor, message_id, emoji)
+    changed = True
+    try:
+        async with session.begin_nested():
+            session.add(models.Reaction(message_id=row.id, user_id=actor.id, emoji=emoji, created_at=models.utcnow()))
+            await session.flush()
+    except IntegrityError:
+        changed = False
+    if changed:
+        await _reaction_event(session, actor, row, emoji, "reaction.added")
+    return await _reaction_state(session, row.id, emoji, changed)
+
+
+async def unreact(session: AsyncSession, actor: Actor, message_id: int, emoji: str) -> ReactionChanged:
+    """Remove the actor's reaction; removing an absent reaction changes nothing."""
+    row, emoji = await _access_for_reaction(session, actor, message_id, emoji)
+    result = await session.execute(
+        delete(models.Reaction).where(
+            models.Reaction.message_id == row.id,
+            models.Reaction.user_id == actor.id,
+            models.Reaction.emoji == emoji,
+        )
+    )
+    changed = bool(getattr(result, "rowcount", 0))
+    if changed:
+        await _reaction_event(session, actor, row, emoji, "reaction.removed")
+    return await _reaction_state(session, row.id, emoji, changed)
+
+
+async def _reaction_event(session: AsyncSession, actor: Actor, row: models.Message, emoji: str, kind: str) -> None:
+    await append_event(
+        session,
+        kind=kind,
+        actor_id=actor.id,
+        conversation_id=row.conversation_id,
+        data={"message_id": row.id, "emoji": emoji, "user": actor.id},
+        message_id=row.id,
+    )
+
+
+async def _reaction_state(session: AsyncSession, message_id: int, emoji: str, changed: bool) -> ReactionChanged:
+    reactions = (await load_reactions(session, [message_id])).get(message_id, [])
+    return ReactionChanged(message_id=message_id, emoji=emoji, changed=changed, reactions=reactions)

@@ -1,0 +1,368 @@
+"""The hub: who is connected, who may see what, and the fan-out.
+
+``hub.publish(events)`` is the after-commit callback of ``Database``. Each event
+is serialised **once** into its wire frame (``{"type":"event","event":{…}}``,
+compact JSON) and sent through the broker together with its routing facts. Every
+hub (this process's and, over Redis, the others') receives it, decides the
+recipients from its in-memory routing table and ``put_nowait``s the *same bytes
+object* into each recipient connection's bounded queue. Nothing here waits for
+a socket or asks the database.
+
+Recipients, by ``event.audience``:
+
+* ``members``: the connected members of ``event.conversation``. An event that
+  carries ``members`` (membership changes) updates the table *before* delivery,
+  and also reaches the members it removed and its ``subject_id``: a removed
+  member gets the event that removed them, and nothing after.
+* ``everyone``: every connected user who is not a guest.
+* ``staff``: connected admins and moderators.
+* ``subject``: only ``subject_id``.
+
+``user.role_changed`` (``subject_id`` = the user, new role in ``data["role"]`` or
+``data["user"]["role"]``) updates the role first and also reaches the subject.
+``user.deactivated`` closes all the subject's sockets with ``4003``.
+
+The routing table maps conversation → member ids, each conversation tagged with
+the id of the newest event that set it. It is seeded by ``load_memberships``
+(the ``loader`` at start and after a broker gap) and refreshed for one user by
+each ``attach``; both pass ``as_of``, the newest event id their database
+snapshot includes, so a snapshot never overrides a membership event the hub has
+already applied (a user removed while their socket was being opened stays
+removed).
+
+Presence: a user is online while they have at least one socket on any server
+process. ``{"type":"presence","user":7,"status":"online"|"offline"}`` goes to the
+connected users who share a conversation with them (not to the user), so a guest
+learns only about the people of their own conversations. Processes tell each
+other who is connected on every change and every ``presence_interval_s``; a
+process silent for three intervals is taken to be gone with all its users.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Iterable, Mapping, Sequence
+from typing import Any
+
+from chat.channels.events import Event
+from chat.realtime.broker import Broker
+from chat.realtime.connection import CLOSE_DEACTIVATED, CLOSE_GOING_AWAY, CLOSE_RESYNC, Connection, encode
+from chat.realtime.presence import Change, PresenceTable
+from chat.realtime.routing import RoutingTable
+
+log = logging.getLogger(__name__)
+
+STAFF_ROLES = frozenset({"admin", "moderator"})
+GUEST_ROLE = "guest"
+
+# (conversation id -> member ids, newest event id the snapshot includes)
+MembershipSnapshot = tuple[Mapping[int, Iterable[int]], int]
+MembershipLoader = Callable[[], Awaitable[MembershipSnapshot]]
+
+
+def event_frame(event: Event) -> bytes:
+    """The wire frame of an event: what every recipient receives, byte for byte."""
+    return encode({"type": "event", "event": event.public()})
+
+
+def presence_frame(user_id: int, online: bool) -> bytes:
+    return encode({"type": "presence", "user": user_id, "status": "online" if online else "offline"})
+
+
+class Hub:
+    def __init__(
+        self,
+        broker: Broker,
+        *,
+        loader: MembershipLoader | None = None,
+        presence: bool = True,
+        presence_interval_s: float = 30.0,
+        node: str | None = None,
+    ) -> None:
+        self.broker = broker
+        self.node = node or uuid.uuid4().hex[:12]  # this process, in presence messages
+        self._loader = loader
+        self._presence = presence
+        self._presence_interval = presence_interval_s
+        self._table = RoutingTable()
+        self._deactivated: dict[int, int] = {}  # user -> id of the deactivation event
+        self._role_events: dict[int, tuple[int, str]] = {}  # user -> (event id, new role)
+        # this process's connections
+        self._conns: dict[int, set[Connection]] = {}
+        self._user_of: dict[Connection, int] = {}
+        self._roles: dict[int, str] = {}
+        self._online = PresenceTable()  # across processes
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._heartbeat_task: asyncio.Task[None] | None = None
+        self._subscribed = False
+        self._closing = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Subscribe to the broker, then load the routing table (so no change falls between)."""
+        if not self._subscribed:
+            self.broker.subscribe(self._on_message, self._on_gap)
+            self._subscribed = True
+        await self.broker.start()
+        await self._reload()
+        if self._presence and self._heartbeat_task is None:
+            self._heartbeat_task = asyncio.get_running_loop().create_task(self._heartbeat(), name="hub-presence")
+
+    async def close(self) -> None:
+        """Close every socket with 1001 (clients resume elsewhere or later), then the broker."""
+        self._closing = True
+        conns = list(self._user_of)
+        for conn in conns:
+            conn.close_soon(CLOSE_GOING_AWAY, "server shutting down")
+        await asyncio.gather(*(conn.wait_closed() for conn in conns))
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
+            await asyncio.wait({self._heartbeat_task})
+        if self._tasks:  # the last presence messages: they never wait on the network
+            await asyncio.wait(self._tasks)
+        await self.broker.close()
+
+    # -- routing table ---------------------------------------------------------------------
+
+    def load_memberships(self, memberships: Mapping[int, Iterable[int]], *, as_of: int) -> None:
+        """Seed or refresh the whole table from one query: every conversation's member ids,
+        as of event id ``as_of``. Conversations changed by a newer event keep what it set."""
+        self._table.load(memberships, as_of=as_of)
+
+    def attach(
+        self, conn: Connection, *, user_id: int, role: str, conversation_ids: Collection[int], as_of: int
+    ) -> bool:
+        """Register a started connection of ``user_id``.
+
+        ``role`` and ``conversation_ids`` (every conversation the user is a member of) come
+        from one database read whose newest event id is ``as_of`` (the hello frame's
+        ``last_event_id``). Returns False, and closes the socket, if the user was
+        deactivated after that snapshot or the hub is shutting down.
+        """
+        if conn in self._user_of:
+            raise ValueError("connection already attached")
+        if conn.closed:
+            return False
+        if self._closing:
+            conn.close_soon(CLOSE_GOING_AWAY, "server shutting down")
+            return False
+        if self._deactivated.get(user_id, 0) > as_of:
+            conn.close_soon(CLOSE_DEACTIVATED, "account deactivated")
+            return False
+        newer_role = self._role_events.get(user_id)
+        if newer_role is not None and newer_role[0] > as_of:
+            role = newer_role[1]
+        self._table.reconcile(user_id, set(conversation_ids), as_of)
+        first = user_id not in self._conns
+        self._conns.setdefault(user_id, set()).add(conn)
+        self._user_of[conn] = user_id
+        self._roles[user_id] = role
+        conn.add_close_callback(self.detach)
+        if first:
+            self._announce(user_id, online=True)
+        return True
+
+    def detach(self, conn: Connection) -> None:
+        """Forget a connection (called by the connection itself when it closes; idempotent)."""
+        user_id = self._user_of.pop(conn, None)
+        if user_id is None:
+            return
+        conns = self._conns.get(user_id)
+        if conns is not None:
+            conns.discard(conn)
+            if not conns:
+                del self._conns[user_id]
+                del self._roles[user_id]
+                self._announce(user_id, online=False)
+
+    def connection_count(self, user_id: int) -> int:
+        """Sockets of ``user_id`` on this process (for the per-user connection limit)."""
+        return len(self._conns.get(user_id, ()))
+
+    def is_online(self, user_id: int) -> bool:
+        return self._online.is_online(user_id) or user_id in self._conns
+
+    def online_peers(self, user_id: int) -> set[int]:
+        """Online users who share a conversation with ``user_id``: the presence snapshot
+        to send after ``hello`` (changes then arrive as presence frames)."""
+        peers: set[int] = set()
+        for conv in self._table.conversations_of(user_id):
+            peers.update(u for u in self._table.members(conv) if self.is_online(u))
+        peers.discard(user_id)
+        return peers
+
+    # -- publishing ----------------------------------------------------------------------------
+
+    async def publish(self, events: Sequence[Event]) -> None:
+        """The after-commit callback: serialise each event once and send it to every hub."""
+        for event in events:
+            try:
+                payload = _envelope(_event_header(event), event_frame(event))
+            except Exception:
+                log.exception("event %s (%s) could not be serialised; clients will resume", event.id, event.kind)
+                continue
+            await self.broker.publish(payload)
+
+    async def send_ephemeral(
+        self, conversation_id: int, payload: Mapping[str, Any], *, except_user: int | None = None
+    ) -> None:
+        """Send a frame that is never stored (e.g. ``typing``) to the conversation's connected
+        members, except ``except_user``. The caller has checked the sender may see it."""
+        header = {"k": "ephemeral", "conversation": conversation_id, "except": except_user}
+        await self.broker.publish(_envelope(header, encode(payload)))
+
+    # -- receiving -----------------------------------------------------------------------------
+
+    def _on_message(self, payload: bytes) -> None:
+        head, _, frame = payload.partition(b"\n")
+        header: dict[str, Any] = json.loads(head)
+        kind = header["k"]
+        if kind == "event":
+            self._on_event(header, frame)
+        elif kind == "ephemeral":
+            members = self._table.members(header["conversation"])
+            self._fan_out([u for u in self._connected(members) if u != header["except"]], frame)
+        elif kind == "presence":
+            now = asyncio.get_running_loop().time()
+            self._tell(self._online.mark(header["node"], header["user"], header["online"], now=now))
+        elif kind == "alive":
+            now = asyncio.get_running_loop().time()
+            self._tell(self._online.replace(header["node"], header["users"], now=now))
+        else:
+            log.warning("hub: unknown broker message %r", kind)
+
+    def _on_event(self, header: dict[str, Any], frame: bytes) -> None:
+        event_id: int = header["id"]
+        conv: int | None = header["conversation"]
+        subject: int | None = header["subject"]
+        extra: set[int] = set()
+        if conv is not None and header["members"] is not None:
+            extra = self._table.apply(conv, set(header["members"]), event_id)
+            if subject is not None:
+                extra.add(subject)
+        if header["kind"] == "user.role_changed" and subject is not None and header["role"]:
+            role: str = header["role"]
+            if self._role_events.get(subject, (0, ""))[0] < event_id:
+                self._role_events[subject] = (event_id, role)
+                if subject in self._roles:
+                    self._roles[subject] = role
+            extra.add(subject)
+        recipients = self._audience(header["audience"], conv, subject)
+        if extra:
+            extra.difference_update(recipients)
+            recipients.extend(u for u in extra if u in self._conns)
+        self._fan_out(recipients, frame)
+        if header["kind"] == "user.deactivated" and subject is not None:
+            self._deactivated[subject] = max(event_id, self._deactivated.get(subject, 0))
+            for conn in list(self._conns.get(subject, ())):
+                conn.close_soon(CLOSE_DEACTIVATED, "account deactivated")
+
+    def _audience(self, audience: str, conv: int | None, subject: int | None) -> list[int]:
+        if audience == "members":
+            return self._connected(self._table.members(conv)) if conv is not None else []
+        if audience == "everyone":
+            return [u for u, role in self._roles.items() if role != GUEST_ROLE]
+        if audience == "staff":
+            return [u for u, role in self._roles.items() if role in STAFF_ROLES]
+        if audience == "subject":
+            return [subject] if subject is not None and subject in self._conns else []
+        log.warning("hub: unknown audience %r", audience)
+        return []
+
+    def _fan_out(self, users: Iterable[int], frame: bytes) -> None:
+        for user_id in users:
+            for conn in list(self._conns.get(user_id, ())):
+                conn.offer(frame)  # a full queue closes that socket and detaches it; never waits
+
+    def _connected(self, users: set[int] | frozenset[int]) -> list[int]:
+        if len(users) <= len(self._conns):
+            return [u for u in users if u in self._conns]
+        return [u for u in self._conns if u in users]
+
+    def _on_gap(self) -> None:
+        """The broker lost messages: the table may be stale and clients missed events."""
+        for conn in list(self._user_of):
+            conn.close_soon(CLOSE_RESYNC, "events may have been lost, resume")
+        self._spawn(self._reload())
+
+    async def _reload(self) -> None:
+        if self._loader is None:
+            return
+        try:
+            memberships, as_of = await self._loader()
+        except Exception:
+            log.exception("hub: loading memberships failed; attaching connections will refresh their users")
+            return
+        self.load_memberships(memberships, as_of=as_of)
+
+    # -- presence ----------------------------------------------------------------------------------
+
+    def _announce(self, user_id: int, *, online: bool) -> None:
+        if self._presence:
+            header = {"k": "presence", "node": self.node, "user": user_id, "online": online}
+            self._spawn(self.broker.publish(_envelope(header, b"")))
+
+    def _tell(self, changes: list[Change]) -> None:
+        for user_id, online in changes:
+            self._fan_out(self._peers_connected_here(user_id), presence_frame(user_id, online))
+
+    def _peers_connected_here(self, user_id: int) -> list[int]:
+        peers: set[int] = set()
+        for conv in self._table.conversations_of(user_id):
+            peers.update(self._connected(self._table.members(conv)))
+        peers.discard(user_id)
+        return list(peers)
+
+    async def _heartbeat(self) -> None:
+        """Tell the other processes who is connected here; forget processes gone silent."""
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                await self.broker.publish(_envelope({"k": "alive", "node": self.node, "users": list(self._conns)}, b""))
+                self._tell(self._online.expire(before=loop.time() - 3 * self._presence_interval, keep=self.node))
+            except Exception:
+                log.exception("hub: presence heartbeat failed")
+            await asyncio.sleep(self._presence_interval)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        async def guarded() -> None:
+            try:
+                await coro
+            except Exception:
+                log.exception("hub: background task failed")
+
+        task = asyncio.get_running_loop().create_task(guarded())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _envelope(header: Mapping[str, Any], frame: bytes) -> bytes:
+    """Routing facts (one JSON line) then the frame. Compact JSON has no raw newline."""
+    return encode(header) + b"\n" + frame
+
+
+def _event_header(event: Event) -> dict[str, Any]:
+    return {
+        "k": "event",
+        "id": event.id,
+        "kind": event.kind,
+        "conversation": event.conversation,
+        "audience": event.audience,
+        "subject": event.subject_id,
+        "members": list(event.members) if event.members is not None else None,
+        "role": _new_role(event) if event.kind == "user.role_changed" else None,
+    }
+
+
+def _new_role(event: Event) -> str | None:
+    role = event.data.get("role")
+    if isinstance(role, str):
+        return role
+    user = event.data.get("user")
+    if isinstance(user, dict) and isinstance(user.get("role"), str):
+        return str(user["role"])
+    return None
