@@ -127,7 +127,17 @@ def machine_info(pg_version: str | None = None) -> dict[str, str]:
     }
     if pg_version is not None:
         info["postgresql"] = pg_version
+    info["load average (1, 5, 15 min)"] = load_average()
     return info
+
+
+def load_average() -> str:
+    """Other processes share the cores: record how busy the machine was."""
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return "unknown"
+    return f"{one:.2f}, {five:.2f}, {fifteen:.2f}"
 
 
 def machine_table(info: dict[str, str]) -> str:

@@ -32,12 +32,16 @@ import json
 import os
 import random
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import select
+
 os.environ.setdefault("CHAT_ARGON2_PROFILE", "fast")  # hashing is not what is measured; before chat imports
 
+from bench.bulk import load_posts
 from bench.common import (
     BACKENDS,
     DEFAULT_PG_URL,
@@ -52,6 +56,7 @@ from bench.common import (
     stopwatch,
 )
 from chat.accounts.users import actor_of, create_user
+from chat.archive.audit import verify_log
 from chat.channels.commands import CreateConversation
 from chat.channels.conversations import create_conversation, join_conversation
 from chat.channels.feed import events_since, latest_event_id
@@ -59,6 +64,8 @@ from chat.channels.history import list_messages
 from chat.channels.message_commands import PostMessage
 from chat.channels.messages import post_message
 from chat.channels.policy import Actor
+from chat.channels.render import MentionTarget
+from chat.store import models
 from chat.store.db import Database
 from chat.web.schema import to_json
 
@@ -144,11 +151,16 @@ class PostResult:
     concurrency: int
     messages: int
     seconds: float
+    cpu_seconds: float  # this process (asyncio loop + the aiosqlite thread), not the PostgreSQL server
     latency: Latency
 
     @property
     def rate(self) -> float:
         return self.messages / self.seconds
+
+    @property
+    def cpu_ms(self) -> float:
+        return self.cpu_seconds * 1000 / self.messages
 
 
 async def post_many(
@@ -179,10 +191,12 @@ async def bench_posting(backend: str, workdir: Path, pg_url: str, total: int, co
     db = await open_database(backend, workdir, f"post-{concurrency}", pg_url)
     try:
         cast = await make_cast(db, max(concurrency, 4))
+        cpu = time.process_time()
         seconds, latencies = await post_many(
             db, cast, total, concurrency, topics=OTHER_TOPICS, seed=concurrency, tag="p"
         )
-        return PostResult(backend, concurrency, total, seconds, Latency.of(latencies))
+        cpu = time.process_time() - cpu
+        return PostResult(backend, concurrency, total, seconds, cpu, Latency.of(latencies))
     finally:
         await db.dispose()
 
@@ -204,18 +218,66 @@ class HistoryResult:
     tail_latency: Latency
 
 
-async def build_history(db: Database, cast: Cast, total: int, batch: int) -> None:
-    """``total`` posts in ``HISTORY_TOPIC`` plus one in ten as many in other topics, ``batch`` per transaction."""
-    rng = random.Random(7)
-    bodies = Bodies(7, [p.username for p in cast.posters])
-    plan = [HISTORY_TOPIC] * total + [rng.choice(OTHER_TOPICS) for _ in range(total // 10)]
-    rng.shuffle(plan)
+async def build_with_action(db: Database, cast: Cast, plan: Sequence[tuple[int, str, str]], batch: int) -> None:
+    """Post ``plan`` through ``post_message``, ``batch`` posts per transaction (slow: for checking the bulk load)."""
+    actors = {a.id: a for a in cast.posters}
     for start in range(0, len(plan), batch):
         async with db.transaction() as session:
-            for i, topic in enumerate(plan[start : start + batch], start=start):
-                actor = cast.posters[i % len(cast.posters)]
-                cmd = PostMessage(body=bodies(), nonce=f"h-{i}", topic=topic)
-                await post_message(session, actor, cast.conversation_id, cmd)
+            for i, (author, topic, body) in enumerate(plan[start : start + batch], start=start):
+                cmd = PostMessage(body=body, nonce=f"h-{i}", topic=topic)
+                await post_message(session, actors[author], cast.conversation_id, cmd)
+
+
+def history_plan(cast: Cast, total: int) -> list[tuple[int, str, str]]:
+    """(author, topic, body) for ``total`` posts in ``HISTORY_TOPIC`` and 10 % as many in other topics, shuffled.
+
+    Bodies come from a pool of 2,000 (rendering each of 110,000 bodies would dominate the load).
+    """
+    rng = random.Random(7)
+    bodies = Bodies(7, [p.username for p in cast.posters])
+    pool = [bodies() for _ in range(2000)]
+    topics = [HISTORY_TOPIC] * total + [rng.choice(OTHER_TOPICS) for _ in range(total // 10)]
+    rng.shuffle(topics)
+    return [(cast.posters[i % len(cast.posters)].id, t, rng.choice(pool)) for i, t in enumerate(topics)]
+
+
+async def build_history(db: Database, cast: Cast, total: int, *, build: str, batch: int) -> str:
+    """Fill the conversation; returns a line saying how the rows were checked."""
+    first = Bodies(3, [p.username for p in cast.posters])
+    async with db.transaction() as session:  # the reference: one post per topic through the action
+        for topic in [HISTORY_TOPIC, *OTHER_TOPICS]:
+            await post_message(
+                session, cast.posters[0], cast.conversation_id, PostMessage(first(), f"ref-{topic}", topic)
+            )
+    plan = history_plan(cast, total)
+    if build == "action":
+        await build_with_action(db, cast, plan, batch)
+    else:
+        mentionable = {a.username: MentionTarget(a.id, a.username, a.display_name) for a in cast.posters}
+        async with db.transaction() as session:
+            await load_posts(session, cast.conversation_id, plan, mentionable)
+    return await check_history(db, cast.conversation_id)
+
+
+async def check_history(db: Database, conversation_id: int) -> str:
+    """The chain verifies, and a loaded ``message.posted`` event has the shape of one the action wrote."""
+    with stopwatch() as took:
+        async with db.read() as session:
+            report = await verify_log(session, conversation_id)
+            ev = models.Event
+            posted = select(ev).where(ev.conversation_id == conversation_id, ev.kind == "message.posted")
+            reference = (await session.scalars(posted.order_by(ev.id).limit(1))).one()
+            loaded = (await session.scalars(posted.order_by(ev.id.desc()).limit(1))).one()
+    if not report.ok:
+        raise SystemExit(f"the loaded history does not verify: {report.first_problem}")
+
+    def shape(row: models.Event) -> tuple[object, ...]:
+        body = json.loads(row.body or "{}")
+        return (sorted(row.payload), sorted(row.payload["message"]), sorted(body), row.audience)
+
+    if shape(reference) != shape(loaded):
+        raise SystemExit(f"loaded events differ from the action's: {shape(reference)} != {shape(loaded)}")
+    return f"chain c{conversation_id} verified: {report.events:,} events ({took[0]:.0f} s); event shape as the action's"
 
 
 async def page_history(db: Database, actor: Actor, conversation_id: int) -> tuple[int, int, list[float], list[float]]:
@@ -259,13 +321,14 @@ async def sample_events(db: Database, actor: Actor, samples: int, limit: int = 1
 
 
 async def bench_history(
-    backend: str, workdir: Path, pg_url: str, total: int, batch: int, tail: int, do_analyze: bool
+    backend: str, workdir: Path, pg_url: str, total: int, *, build: str, batch: int, tail: int, do_analyze: bool
 ) -> HistoryResult:
     db = await open_database(backend, workdir, "history", pg_url)
     try:
         cast = await make_cast(db, 4)
         with stopwatch() as built:
-            await build_history(db, cast, total, batch)
+            checked = await build_history(db, cast, total, build=build, batch=batch)
+        print(f"history {backend}: {checked}", flush=True)
         if do_analyze:
             await analyze(db.url)
         reader = cast.posters[0]
@@ -338,7 +401,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--messages", type=int, default=10_000, help="posts per posting run (default 10,000)")
     parser.add_argument("--concurrency", default="1,4", help="concurrent posters per run, comma-separated")
     parser.add_argument("--history", type=int, default=100_000, help="messages in the paged topic (0: skip)")
-    parser.add_argument("--batch", type=int, default=1000, help="posts per transaction while building history")
+    parser.add_argument(
+        "--build", choices=["bulk", "action"], default="bulk", help="load the history in bulk, or post it (slow)"
+    )
+    parser.add_argument("--batch", type=int, default=1000, help="posts per transaction with --build action")
     parser.add_argument("--tail", type=int, default=1000, help="posts into the full topic after paging")
     parser.add_argument(
         "--pg-url", default=os.environ.get("CHAT_BENCH_DATABASE_URL", DEFAULT_PG_URL), help="its schema is DROPPED"
@@ -364,7 +430,14 @@ async def run(args: argparse.Namespace) -> None:
                     posted.append(result)
             if args.history:
                 result_h = await bench_history(
-                    backend, workdir, args.pg_url, args.history, args.batch, args.tail, not args.no_analyze
+                    backend,
+                    workdir,
+                    args.pg_url,
+                    args.history,
+                    build=args.build,
+                    batch=args.batch,
+                    tail=args.tail,
+                    do_analyze=not args.no_analyze,
                 )
                 print(
                     f"history {backend}: built in {result_h.build_seconds:,.0f} s, {result_h.pages} pages, "

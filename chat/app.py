@@ -56,7 +56,7 @@ def create_app(settings: Settings, *, migrate: bool = False) -> Starlette:
         debug=settings.debug,
         routes=build_routes(),
         middleware=[Middleware(SecurityHeadersMiddleware)],
-        exception_handlers=dict(EXCEPTION_HANDLERS),  # type: ignore[arg-type]
+        exception_handlers=dict(EXCEPTION_HANDLERS),
         lifespan=lifespan,
     )
     app.state.services = services

@@ -153,7 +153,9 @@ def audit() -> None:
 
 
 @audit.command("verify")
-@click.option("--conversation", "conversation_id", type=int, default=None, help="Verify only this conversation's chain.")
+@click.option(
+    "--conversation", "conversation_id", type=int, default=None, help="Verify only this conversation's chain."
+)
 @data_dir_option
 def audit_verify(conversation_id: int | None, data_dir: Path | None) -> None:
     """Verify every hash chain of the event log (exit 1 and name the first bad event if one breaks)."""
@@ -171,9 +173,7 @@ def audit_verify(conversation_id: int | None, data_dir: Path | None) -> None:
         raise click.ClickException(exc.message) from exc
     bad = report.first_problem
     if bad is not None:
-        click.echo(
-            f"FAILED: chain {bad.chain}: event {bad.bad_event_id} (seq {bad.bad_seq}): {bad.problem}", err=True
-        )
+        click.echo(f"FAILED: chain {bad.chain}: event {bad.bad_event_id} (seq {bad.bad_seq}): {bad.problem}", err=True)
         sys.exit(1)
     if report.missing_events:
         message_id, event_id = report.missing_events[0]

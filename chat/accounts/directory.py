@@ -10,20 +10,20 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chat.accounts import access
 from chat.accounts.results import UserInfo, UserList
+from chat.channels import policy
 from chat.channels.policy import Actor
 from chat.errors import Forbidden, Unauthorized
 from chat.store import models
 
 
 async def list_users(session: AsyncSession, actor: Actor, *, include_inactive: bool = False) -> UserList:
-    if include_inactive and not access.can_manage_users(actor):
+    if include_inactive and not policy.can_manage_users(actor):
         raise Forbidden("admin_required", "only administrators may list deactivated users")
     query = select(models.User).order_by(models.User.username)
     if not include_inactive:
         query = query.where(models.User.active.is_(True))
-    if access.directory_scope(actor) == "shared":
+    if policy.directory_scope(actor) == "shared":
         mine = select(models.Membership.conversation_id).where(models.Membership.user_id == actor.id)
         shared = select(models.Membership.user_id).where(models.Membership.conversation_id.in_(mine))
         query = query.where(models.User.id.in_(shared) | (models.User.id == actor.id))

@@ -3,7 +3,7 @@
 The code (``secrets.token_urlsafe(24)``) is shown once to its creator; only its
 SHA-256 is stored. A code is single-use and expires (``expires_in_days``). It
 is redeemed at registration (``invite``); it works only while its creator may
-still create such an invitation (``access.can_create_invitation`` under the
+still create such an invitation (``policy.can_create_invitation`` under the
 current registration mode) and is active. The new user is added to each named
 conversation the creator can still add people to (``policy.require("invite")``;
 deleted, archived or left ones are skipped).
@@ -19,10 +19,10 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chat.accounts import access
 from chat.accounts.commands import CreateInvitation
 from chat.accounts.results import InvitationCreated
 from chat.accounts.users import actor_of
+from chat.channels import policy
 from chat.channels.conversations import invite_member
 from chat.channels.events import append_event
 from chat.channels.policy import Actor, access_conversation, require
@@ -49,7 +49,7 @@ async def create_invitation(
 ) -> InvitationCreated:
     """403 ``cannot_invite``; 404 ``conversation_not_found`` for a missing or invisible conversation;
     403 ``not_allowed`` / ``conversation_archived`` where the actor may not add people (direct conversations)."""
-    if not access.can_create_invitation(actor, cmd.role, mode):
+    if not policy.can_create_invitation(actor, cmd.role, mode):
         raise Forbidden("cannot_invite", f"you may not create {cmd.role} invitations")
     for conversation_id in sorted(cmd.conversation_ids):
         found = await access_conversation(session, actor, conversation_id)
@@ -103,7 +103,7 @@ async def redeem_invitation(
     if creator is None or not creator.active:
         raise invalid_invitation()
     inviter = actor_of(creator)
-    if row.role not in ("member", "guest") or not access.can_create_invitation(inviter, row.role, mode):  # type: ignore[arg-type]
+    if row.role not in ("member", "guest") or not policy.can_create_invitation(inviter, row.role, mode):  # type: ignore[arg-type]
         raise invalid_invitation()
     return row, inviter
 

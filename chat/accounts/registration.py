@@ -11,7 +11,7 @@ Decision (setting ``registration_mode``):
 
 An invitation code is single-use, expires, and is honoured only while its
 creator is active and may still create it under the current mode (see
-``access.can_create_invitation``). A registration with a code takes the
+``policy.can_create_invitation``). A registration with a code takes the
 invitation's role and is added to its conversations (one ``member.invited``
 event each, by the inviter). Errors: 403 ``invitation_required`` (``invite`` mode, no code),
 403 ``registration_closed``, 403 ``invalid_invitation``, 409 ``username_taken``,
@@ -23,11 +23,11 @@ from __future__ import annotations
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chat.accounts import access
 from chat.accounts.commands import Register
 from chat.accounts.invitations import lock_invited_conversations, redeem_invitation, use_invitation
 from chat.accounts.results import UserInfo
 from chat.accounts.users import create_user
+from chat.channels import policy
 from chat.channels.policy import Role
 from chat.config import InvitePolicy, RegistrationMode
 from chat.errors import Forbidden
@@ -47,7 +47,7 @@ async def register(
     if cmd.invite is not None:
         invitation, inviter = await redeem_invitation(session, cmd.invite, mode=mode)
         await lock_invited_conversations(session, invitation)
-    if not access.can_register(mode, first_account=first, has_invitation=invitation is not None):
+    if not policy.can_register(mode, first_account=first, has_invitation=invitation is not None):
         if mode == "invite":
             raise Forbidden("invitation_required", "registration needs an invitation code")
         raise Forbidden("registration_closed", "registration is closed; ask an administrator for an invitation")

@@ -13,10 +13,10 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chat.accounts import access
 from chat.accounts.commands import CreateToken, NewBot
 from chat.accounts.results import BotCreated, TokenCreated, TokenInfo, TokenList, UserInfo
 from chat.accounts.users import MAX_ID, actor_of, create_user, get_user, get_user_by_name
+from chat.channels import policy
 from chat.channels.events import append_event
 from chat.channels.policy import Actor
 from chat.errors import Forbidden, Invalid, NotFound
@@ -126,11 +126,11 @@ async def create_bot(session: AsyncSession, actor: Actor | None, name: str, owne
     owner_user = await _load_owner(session, owner)
     if owner_user is None:
         raise NotFound("user_not_found", "the owner does not exist", field="owner")
-    if not access.can_own_bot(owner_user.role, owner_user.is_bot, owner_user.active):
+    if not policy.can_own_bot(owner_user.role, owner_user.is_bot, owner_user.active):
         raise Invalid(
             "bad_owner", "a bot's owner must be an active user who is neither a guest nor a bot", field="owner"
         )
-    if actor is not None and not (access.can_manage_users(actor) or actor.id == owner_user.id):
+    if actor is not None and not (policy.can_manage_users(actor) or actor.id == owner_user.id):
         raise Forbidden("forbidden", "you may create bots only for yourself")
     bot = await create_user(
         session,

@@ -17,10 +17,10 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chat.accounts import access
 from chat.accounts.commands import Register, UpdateMe, UpdateUser
 from chat.accounts.passwords import hash_password_async, verify_password_async
 from chat.accounts.results import UserInfo
+from chat.channels import policy
 from chat.channels.events import append_event
 from chat.channels.policy import Actor, Role
 from chat.errors import Conflict, Forbidden, Invalid, NotFound
@@ -179,7 +179,7 @@ async def update_me(session: AsyncSession, actor: Actor, cmd: UpdateMe, *, keep_
 
 async def update_user(session: AsyncSession, actor: Actor, user_id: int, cmd: UpdateUser) -> UserInfo:
     """Admin: change a user's role or active flag (403 ``admin_required``, 404, 409 ``last_admin``)."""
-    if not access.can_manage_users(actor):
+    if not policy.can_manage_users(actor):
         raise Forbidden("admin_required", "only administrators may change users")
     # Lock the admin rows first (id order), then the target: two admins demoting each
     # other at once serialise here instead of both succeeding or deadlocking.

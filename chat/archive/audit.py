@@ -105,7 +105,7 @@ async def verify_log(session: AsyncSession, conversation_id: int | None = None) 
     )
     if conversation_id is not None:
         missing_q = missing_q.where(models.Message.conversation_id == conversation_id)
-    missing = tuple((int(m), int(e)) for m, e in (await session.execute(missing_q)).all())
+    missing = tuple((int(m), int(e or 0)) for m, e in (await session.execute(missing_q)).all())
     return AuditReport(tuple(reports), missing)
 
 

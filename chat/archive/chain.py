@@ -106,24 +106,37 @@ def verify_chain(chain: str, rows: Iterable[StoredEvent]) -> ChainReport:
     for row in rows:
         count += 1
 
-        def bad(problem: str, row: StoredEvent = row) -> ChainReport:
-            return ChainReport(chain, count, redacted, False, row.id, row.link.seq, problem)
-
         if row.link.seq != expected_seq:
-            return bad(f"seq {row.link.seq} where {expected_seq} was expected (an event was deleted or inserted)")
+            return _bad(
+                chain,
+                count,
+                redacted,
+                row,
+                f"seq {row.link.seq} where {expected_seq} was expected (an event was deleted or inserted)",
+            )
         if row.id <= last_id:
-            return bad("event ids out of order (events were swapped)")
+            return _bad(chain, count, redacted, row, "event ids out of order (events were swapped)")
         if row.prev_hash != prev:
-            return bad("prev_hash does not match the previous event (the chain was cut or reordered)")
+            return _bad(
+                chain,
+                count,
+                redacted,
+                row,
+                "prev_hash does not match the previous event (the chain was cut or reordered)",
+            )
         if row.redacted:
             redacted += 1
             if row.body is not None:
-                return bad("marked redacted but still carries a body")
+                return _bad(chain, count, redacted, row, "marked redacted but still carries a body")
         elif body_digest(row.body) != row.link.body_digest:
-            return bad("body does not match its digest (the body was altered)")
+            return _bad(chain, count, redacted, row, "body does not match its digest (the body was altered)")
         if link_hash(prev, row.link) != row.hash:
-            return bad("hash does not match the event's contents (a field was altered)")
+            return _bad(chain, count, redacted, row, "hash does not match the event's contents (a field was altered)")
         prev = row.hash
         expected_seq += 1
         last_id = row.id
     return ChainReport(chain, count, redacted, True)
+
+
+def _bad(chain: str, count: int, redacted: int, row: StoredEvent, problem: str) -> ChainReport:
+    return ChainReport(chain, count, redacted, False, row.id, row.link.seq, problem)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import html as html_lib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,10 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.channels.meetings import Meeting, detect_meetings
 from chat.channels.policy import Actor, ConversationAccess, access_conversation
+from chat.channels.render import MentionTarget, Rendered, render_markdown
 from chat.errors import NotFound
 from chat.store import models
 
 _HREF = re.compile(r'<a href="([^"]*)"')
+_MENTION_CANDIDATE = re.compile(r"@([A-Za-z0-9_.\-]{1,64})")
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,51 @@ async def access_message(
     except NotFound:
         raise message_not_found() from None
     return row, access
+
+
+# --- rendering ------------------------------------------------------------------------------
+
+
+async def render_for(session: AsyncSession, conversation_id: int, body: str) -> Rendered:
+    """Render a body for a conversation: only its members can be mentioned."""
+    return render_markdown(body, mentionable=await mentionable_in(session, conversation_id, body))
+
+
+async def mentionable_in(session: AsyncSession, conversation_id: int, body: str) -> Mapping[str, MentionTarget]:
+    """The members of the conversation named by an ``@word`` of the body (one query, only when needed)."""
+    names: set[str] = set()
+    for match in _MENTION_CANDIDATE.finditer(body):
+        name = match.group(1).lower()
+        while name:
+            names.add(name)
+            if name[-1] not in ".-":
+                break
+            name = name[:-1]
+    names.difference_update(("all", "topic"))
+    if not names:
+        return {}
+    rows = (
+        await session.execute(
+            select(models.User.id, models.User.username, models.User.display_name)
+            .join(models.Membership, models.Membership.user_id == models.User.id)
+            .where(
+                models.Membership.conversation_id == conversation_id,
+                models.User.username.in_(sorted(names)),
+                models.User.active.is_(True),
+            )
+        )
+    ).all()
+    return {u: MentionTarget(user_id=i, username=u, display_name=d) for i, u, d in rows}
+
+
+def rendered_columns(rendered: Rendered) -> dict[str, object]:
+    return {
+        "html": rendered.html,
+        "mentions": list(rendered.mentions),
+        "wildcard_mention": rendered.wildcard,
+        "has_link": rendered.has_link,
+        "has_meeting": bool(detect_meetings(rendered.links)),
+    }
 
 
 def plain(value: Any) -> Any:

@@ -27,8 +27,6 @@ the text stays plain and tells them nothing).
 from __future__ import annotations
 
 import dataclasses
-import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
@@ -38,7 +36,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chat.channels.events import append_event
 from chat.channels.meetings import (
     DEFAULT_JITSI_BASE,
-    detect_meetings,
     meeting_provider,
     new_meeting_url,
     parse_meet_command,
@@ -61,14 +58,13 @@ from chat.channels.message_views import (
     message_event_data,
     message_out,
     one_message_out,
+    render_for,
+    rendered_columns,
 )
 from chat.channels.policy import Actor, ConversationAccess, access_conversation, require
 from chat.channels.policy_pending import can_delete_message, can_edit_message, can_react
-from chat.channels.render import MentionTarget, Rendered, render_markdown
 from chat.errors import Conflict, Forbidden, Invalid
 from chat.store import models
-
-_MENTION_CANDIDATE = re.compile(r"@([A-Za-z0-9_.\-]{1,64})")
 
 
 @dataclass(frozen=True)
@@ -112,7 +108,7 @@ async def post_message(
     key = topic_key(topic)
     if topic:
         topic = await _display_topic(session, conversation_id, key) or topic
-    rendered = await _render(session, conversation_id, body)
+    rendered = await render_for(session, conversation_id, body)
     now = models.utcnow()
     row = models.Message(
         conversation_id=conversation_id,
@@ -122,7 +118,7 @@ async def post_message(
         nonce=cmd.nonce,
         body=body,
         created_at=now,
-        **_rendered_columns(rendered),
+        **rendered_columns(rendered),
     )
     try:
         async with session.begin_nested():
@@ -218,47 +214,6 @@ async def _replay(
     return Posted(await one_message_out(session, stored), created=False)
 
 
-async def _render(session: AsyncSession, conversation_id: int, body: str) -> Rendered:
-    return render_markdown(body, mentionable=await _mentionable(session, conversation_id, body))
-
-
-async def _mentionable(session: AsyncSession, conversation_id: int, body: str) -> Mapping[str, MentionTarget]:
-    """The members of the conversation named by an ``@word`` of the body (one query, only when needed)."""
-    names: set[str] = set()
-    for match in _MENTION_CANDIDATE.finditer(body):
-        name = match.group(1).lower()
-        while name:
-            names.add(name)
-            if name[-1] not in ".-":
-                break
-            name = name[:-1]
-    names.difference_update(("all", "topic"))
-    if not names:
-        return {}
-    rows = (
-        await session.execute(
-            select(models.User.id, models.User.username, models.User.display_name)
-            .join(models.Membership, models.Membership.user_id == models.User.id)
-            .where(
-                models.Membership.conversation_id == conversation_id,
-                models.User.username.in_(sorted(names)),
-                models.User.active.is_(True),
-            )
-        )
-    ).all()
-    return {u: MentionTarget(user_id=i, username=u, display_name=d) for i, u, d in rows}
-
-
-def _rendered_columns(rendered: Rendered) -> dict[str, object]:
-    return {
-        "html": rendered.html,
-        "mentions": list(rendered.mentions),
-        "wildcard_mention": rendered.wildcard,
-        "has_link": rendered.has_link,
-        "has_meeting": bool(detect_meetings(rendered.links)),
-    }
-
-
 # --- editing and deleting -----------------------------------------------------------------
 
 
@@ -284,10 +239,10 @@ async def edit_message(
     body = check_body(cmd.body, max_chars)
     if body == row.body:
         return await one_message_out(session, row)
-    rendered = await _render(session, row.conversation_id, body)
+    rendered = await render_for(session, row.conversation_id, body)
     now = models.utcnow()
     row.body = body
-    for name, value in _rendered_columns(rendered).items():
+    for name, value in rendered_columns(rendered).items():
         setattr(row, name, value)
     row.edited_at = now
     session.add(

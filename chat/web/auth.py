@@ -33,10 +33,10 @@ from urllib.parse import urlsplit
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from chat.accounts import access
 from chat.accounts.ratelimit import Limiters
 from chat.accounts.sessions import COOKIE_NAME, ClientInfo, actor_for_session
 from chat.accounts.tokens import actor_for_token
+from chat.channels import policy
 from chat.channels.policy import Actor
 from chat.errors import Forbidden, Unauthorized
 from chat.web.state import services
@@ -101,9 +101,9 @@ async def require_actor(conn: HTTPConnection) -> Actor:
 
 
 async def require_admin(conn: HTTPConnection) -> Actor:
-    """An actor who may manage users (``access.can_manage_users``), else 403 ``admin_required``."""
+    """An actor who may manage users (``policy.can_manage_users``), else 403 ``admin_required``."""
     actor = await require_actor(conn)
-    if not access.can_manage_users(actor):
+    if not policy.can_manage_users(actor):
         raise Forbidden("admin_required", "only administrators may do this")
     return actor
 

@@ -118,8 +118,14 @@ def parse_frame(raw: str | bytes) -> Frame:
     frame_id = data.pop("id", None)
     if frame_id is None:
         raise FrameError(None, Invalid("missing_field", "every frame needs an id", field="id"))
-    if isinstance(frame_id, bool) or not isinstance(frame_id, str | int) or (isinstance(frame_id, str) and len(frame_id) > 64):
-        raise FrameError(None, Invalid("wrong_type", "id must be a string of at most 64 characters or an integer", field="id"))
+    if (
+        isinstance(frame_id, bool)
+        or not isinstance(frame_id, str | int)
+        or (isinstance(frame_id, str) and len(frame_id) > 64)
+    ):
+        raise FrameError(
+            None, Invalid("wrong_type", "id must be a string of at most 64 characters or an integer", field="id")
+        )
     kind = data.pop("type", None)
     if not isinstance(kind, str):
         raise FrameError(frame_id, Invalid("missing_field", "every frame needs a type", field="type"))

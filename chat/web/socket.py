@@ -24,7 +24,7 @@ import logging
 from typing import Any
 
 from starlette.responses import JSONResponse
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocket, WebSocketState
 
 from chat.accounts.ratelimit import SlidingWindowLimiter
 from chat.channels import policy
@@ -32,8 +32,8 @@ from chat.channels.feed import events_since, latest_event_id
 from chat.channels.policy import Actor
 from chat.channels.queries import conversation_ids_of
 from chat.errors import ChatError, RateLimited
-from chat.realtime.resumable import ResumableConnection
 from chat.realtime.hub import Hub, event_frame
+from chat.realtime.resumable import ResumableConnection
 from chat.web import protocol
 from chat.web.auth import allowed_origins, authenticate, client_address
 from chat.web.errors import error_body
@@ -103,7 +103,8 @@ async def _serve(ws: WebSocket, svc: Services, hub: Hub, actor: Actor) -> None:
         if ws.application_state != WebSocketState.DISCONNECTED and ws.client_state != WebSocketState.DISCONNECTED:
             await ws.close(code, reason)
 
-    async with ResumableConnection(send, close, queue_size=settings.ws_queue_size, label=f"user {actor.id}") as conn:
+    conn = ResumableConnection(send, close, queue_size=settings.ws_queue_size, label=f"user {actor.id}")
+    async with conn:
         async with svc.db.read() as session:
             as_of = await latest_event_id(session)
             conversations = await conversation_ids_of(session, actor.id)
@@ -118,7 +119,7 @@ async def _serve(ws: WebSocket, svc: Services, hub: Hub, actor: Actor) -> None:
         await _read_loop(ws, svc, hub, conn, actor)
 
 
-async def _replay(svc: Services, conn: Connection, actor: Actor, after: int) -> int:
+async def _replay(svc: Services, conn: ResumableConnection, actor: Actor, after: int) -> int:
     """Queue every event ``actor`` may see after ``after``; returns the new cursor."""
     cursor = after
     while True:
@@ -133,7 +134,7 @@ async def _replay(svc: Services, conn: Connection, actor: Actor, after: int) -> 
         await asyncio.sleep(0)  # let the writer drain between pages
 
 
-async def _read_loop(ws: WebSocket, svc: Services, hub: Hub, conn: Connection, actor: Actor) -> None:
+async def _read_loop(ws: WebSocket, svc: Services, hub: Hub, conn: ResumableConnection, actor: Actor) -> None:
     settings = svc.settings
     post_limiter = _post_limiter(svc)
     idle = settings.heartbeat_s * 2
@@ -169,14 +170,21 @@ async def _read_loop(ws: WebSocket, svc: Services, hub: Hub, conn: Connection, a
             continue
         except Exception:
             log.exception("websocket frame %s failed", frame.type)
-            conn.send_now(protocol.error(frame.id, ChatError("internal_error", "the server failed; it is logged")).encode())
+            conn.send_now(
+                protocol.error(frame.id, ChatError("internal_error", "the server failed; it is logged")).encode()
+            )
             continue
         if reply is not None:
             conn.send_now(reply.encode())
 
 
 async def _handle(
-    svc: Services, hub: Hub, conn: Connection, actor: Actor, frame: protocol.Frame, post_limiter: SlidingWindowLimiter
+    svc: Services,
+    hub: Hub,
+    conn: ResumableConnection,
+    actor: Actor,
+    frame: protocol.Frame,
+    post_limiter: SlidingWindowLimiter,
 ) -> str | None:
     command: Any = frame.command
     if frame.type == "ping":
@@ -198,7 +206,9 @@ async def _handle(
         try:
             post_limiter.hit(str(actor.id))
         except RateLimited as exc:
-            raise RateLimited(exc.retry_after, "rate_limited", f"posting too fast, retry in {exc.retry_after}s") from None
+            raise RateLimited(
+                exc.retry_after, "rate_limited", f"posting too fast, retry in {exc.retry_after}s"
+            ) from None
     result = await HANDLERS[frame.type](svc, actor, command)
     return protocol.ack(frame.id, **result)
 

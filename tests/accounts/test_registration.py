@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -190,3 +191,16 @@ async def test_a_conversation_the_inviter_left_is_skipped(db: Database, cast: Ca
 async def test_bad_registrations_change_nothing(db: Database, cast: Cast) -> None:
     await refused(db, "username_taken", lambda: signup(db, "BOB"))
     await refused(db, "username_reserved", lambda: signup(db, "everyone"))
+
+
+async def test_concurrent_first_registrations_make_one_admin(db: Database) -> None:
+    results = await asyncio.gather(*(signup(db, f"user{i}") for i in range(4)), return_exceptions=True)
+    roles = sorted(r.role for r in results if isinstance(r, UserInfo))
+    assert roles == ["admin", "member", "member", "member"]
+
+
+async def test_concurrent_registrations_of_one_name_make_one_user(db: Database, cast: Cast) -> None:
+    results = await asyncio.gather(*(signup(db, name) for name in ("dora", "DORA", "Dora")), return_exceptions=True)
+    created = [r for r in results if isinstance(r, UserInfo)]
+    conflicts = [r for r in results if isinstance(r, ChatError) and r.code == "username_taken"]
+    assert len(created) == 1 and len(conflicts) == 2

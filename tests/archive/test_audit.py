@@ -87,7 +87,9 @@ async def test_changed_body_with_recomputed_digest_is_reported(db: Database, cas
 
 async def test_changed_author_is_reported(db: Database, cast: Cast) -> None:
     ids = await write_chain(db, cast.bob.id)
-    await tamper(db, lambda s: s.execute(update(models.Event).where(models.Event.id == ids[3]).values(actor_id=cast.carol.id)))
+    await tamper(
+        db, lambda s: s.execute(update(models.Event).where(models.Event.id == ids[3]).values(actor_id=cast.carol.id))
+    )
     ok, bad, _ = await report(db)
     assert not ok and bad == ids[3]
 

@@ -69,7 +69,9 @@ async def test_reader_following_concurrent_writers_sees_every_event_once(db: Dat
     await reading
 
     async with db.read() as s:
-        stored = (await s.scalars(select(models.Event.id).where(models.Event.kind == "test.tick").order_by(models.Event.id))).all()
+        stored = (
+            await s.scalars(select(models.Event.id).where(models.Event.kind == "test.tick").order_by(models.Event.id))
+        ).all()
     assert len(stored) == WRITERS * EVENTS_PER_WRITER
     assert seen == list(stored)  # every event, once, in order
 
@@ -88,5 +90,9 @@ async def test_seq_is_gap_free_per_conversation_under_concurrency(db: Database, 
 
     await asyncio.gather(*(writer() for _ in range(6)))
     async with db.read() as s:
-        seqs = (await s.scalars(select(models.Event.seq).where(models.Event.conversation_id == conv_id).order_by(models.Event.id))).all()
+        seqs = (
+            await s.scalars(
+                select(models.Event.seq).where(models.Event.conversation_id == conv_id).order_by(models.Event.id)
+            )
+        ).all()
     assert list(seqs) == list(range(1, 61))

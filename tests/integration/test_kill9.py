@@ -154,7 +154,7 @@ async def test_acked_messages_survive_kill9_and_arrive_once(server: ServerProces
 
     stop = asyncio.Event()
     sending = [asyncio.create_task(s.run(stop)) for s in senders]
-    while sum(len(s.acked) for s in senders) < BEFORE_KILL:
+    while sum(len(s.acked) for s in senders) < BEFORE_KILL:  # noqa: ASYNC110 - polling a counter
         await asyncio.sleep(0.01)
     await asyncio.to_thread(server.kill9)  # mid-flight: posts are in progress
     await asyncio.wait_for(asyncio.gather(*sending, *following), 20)

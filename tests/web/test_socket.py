@@ -24,9 +24,9 @@ async def connect(live: Live, token: str, **headers: str) -> Any:
     return ws
 
 
-async def next_frame(ws: Any, type_: str, timeout: float = 5) -> dict[str, Any]:
+async def next_frame(ws: Any, type_: str, wait_s: float = 5) -> dict[str, Any]:
     while True:
-        frame: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+        frame: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), wait_s))
         if frame["type"] == type_:
             return frame
 
@@ -43,7 +43,9 @@ async def test_hello_then_post_is_acked_and_fanned_out(live: Live, db: Database,
     conv = await channel(db, cast, "bob", "carol")
     bob = await connect(live, await live.token(cast.bob))
     carol = await connect(live, await live.token(cast.carol))
-    await bob.send(json.dumps({"type": "post", "id": "c1", "conversation": conv, "topic": "Q3", "body": "hi *all*", "nonce": "n1"}))
+    await bob.send(
+        json.dumps({"type": "post", "id": "c1", "conversation": conv, "topic": "Q3", "body": "hi *all*", "nonce": "n1"})
+    )
     ack = await next_frame(bob, "ack")
     assert ack["id"] == "c1" and ack["message"]["html"].strip() == "<p>hi <em>all</em></p>"
     event = (await next_frame(carol, "event"))["event"]
@@ -63,7 +65,9 @@ async def test_handshake_refuses_bad_token_and_foreign_origin(live: Live, cast: 
     token = await live.token(cast.bob)
     with pytest.raises(InvalidStatus) as foreign:
         await websockets.connect(
-            live.ws_url, origin="https://evil.example", additional_headers={"Authorization": f"Bearer {token}"}  # type: ignore[arg-type]
+            live.ws_url,
+            origin="https://evil.example",
+            additional_headers={"Authorization": f"Bearer {token}"},  # type: ignore[arg-type]
         )
     assert foreign.value.response.status_code == 403
 
@@ -73,12 +77,18 @@ async def test_resume_replays_missed_events_once_in_order(live: Live, db: Databa
     bob_token, carol_token = await live.token(cast.bob), await live.token(cast.carol)
     carol = await connect(live, carol_token)
     bob = await connect(live, bob_token)
-    await bob.send(json.dumps({"type": "post", "id": 1, "conversation": conv, "topic": "t", "body": "one", "nonce": "a"}))
+    await bob.send(
+        json.dumps({"type": "post", "id": 1, "conversation": conv, "topic": "t", "body": "one", "nonce": "a"})
+    )
     await next_frame(bob, "ack")
     first = (await next_frame(carol, "event"))["event"]
     await carol.close()
     for i in range(5):
-        await bob.send(json.dumps({"type": "post", "id": i + 2, "conversation": conv, "topic": "t", "body": f"m{i}", "nonce": f"b{i}"}))
+        await bob.send(
+            json.dumps(
+                {"type": "post", "id": i + 2, "conversation": conv, "topic": "t", "body": f"m{i}", "nonce": f"b{i}"}
+            )
+        )
         await next_frame(bob, "ack")
     carol = await connect(live, carol_token)
     await carol.send(json.dumps({"type": "resume", "id": "r", "after": first["id"]}))

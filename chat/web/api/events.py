@@ -58,7 +58,8 @@ async def list_events(request: Request) -> Response:
     limit = int_query(request, "limit", 100, minimum=1, maximum=MAX_PAGE)
     async with services(request).db.read() as session:
         page = await events_since(session, actor, after, limit)
-    return json_ok({"events": [e.public() for e in page.events], "last_event_id": page.last_event_id, "has_more": page.has_more})
+    events = [e.public() for e in page.events]
+    return json_ok({"events": events, "last_event_id": page.last_event_id, "has_more": page.has_more})
 
 
 routes: list[BaseRoute] = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chat.accounts import access
+from chat.channels import policy as access
 from chat.channels.policy import ROLES, Actor, Role
 from chat.config import RegistrationMode
 
