@@ -44,8 +44,9 @@ def normalise_topic(name: str) -> str:
 
 
 def topic_key(name: str) -> str:
-    """The case-insensitive identity of a topic (its column holds 60 characters)."""
-    return normalise_topic(name).casefold()[:TOPIC_MAX]
+    """The case-insensitive identity of a topic. Case folding can lengthen a name
+    (ß → ss), so the column holds four times the 60 characters of a topic."""
+    return normalise_topic(name).casefold()[: TOPIC_MAX * 4]
 
 
 def is_resolved(name: str) -> bool:

@@ -1,4 +1,4 @@
-"""How a message looks to clients, and loading messages the actor may see.
+"""How a message looks to clients, loading messages the actor may see, rendering a body.
 
 ``MessageOut`` is the one public shape of a message (REST responses, acks,
 history pages). A deleted message is a tombstone: empty ``body`` and
@@ -6,6 +6,9 @@ history pages). A deleted message is a tombstone: empty ``body`` and
 (``deleted`` is ``null`` for a live message). Authors and reacting users are
 user ids: clients resolve names from the user directory, so a page of
 messages costs one query for the rows and one for all their reactions.
+
+``render_for`` renders a body for a conversation: only its members can be
+mentioned (one query, and only when the body has an ``@word``).
 """
 
 from __future__ import annotations

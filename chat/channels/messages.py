@@ -61,8 +61,15 @@ from chat.channels.message_views import (
     render_for,
     rendered_columns,
 )
-from chat.channels.policy import Actor, ConversationAccess, access_conversation, require
-from chat.channels.policy_pending import can_delete_message, can_edit_message, can_react
+from chat.channels.policy import (
+    Actor,
+    ConversationAccess,
+    access_conversation,
+    can_delete_message,
+    can_edit_message,
+    can_react,
+    require,
+)
 from chat.errors import Conflict, Forbidden, Invalid
 from chat.store import models
 

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.channels.policy import Actor, Kind, access_conversation, can_view, require
+from chat.channels.reads import TopicUnread, unread_counts
 from chat.store import models
 
 
@@ -44,6 +45,8 @@ class ConversationInfo:
     joined: bool  # the caller is a member
     starred: bool  # the caller's own favourite flag
     others: list[UserBrief] | None  # direct conversations: the members other than the caller; else null
+    unread: int  # the caller's unread messages, muted topics left out (0 when not a member)
+    unread_topics: list[TopicUnread]  # per topic, muted ones included and flagged
 
 
 @dataclass(frozen=True)
@@ -151,7 +154,7 @@ async def describe(
 ) -> list[ConversationInfo]:
     """Conversations (already authorised) with their member counts and, for DMs, the other members.
 
-    Two queries whatever the number of conversations.
+    Three queries whatever the number of conversations.
     """
     ids = [c.id for c, _ in rows]
     counts: dict[int, int] = {}
@@ -173,6 +176,8 @@ async def describe(
         )
         for cid, user in other_rows.all():
             others.setdefault(cid, []).append(user_brief(user))
+    joined_ids = [c.id for c, m in rows if m is not None]
+    unread = await unread_counts(session, actor.id, joined_ids)
     return [
         ConversationInfo(
             id=c.id,
@@ -186,6 +191,8 @@ async def describe(
             joined=m is not None,
             starred=bool(m is not None and m.starred),
             others=others.get(c.id, []) if c.kind == "direct" else None,
+            unread=unread[c.id].unread if c.id in unread else 0,
+            unread_topics=unread[c.id].topics if c.id in unread else [],
         )
         for c, m in rows
     ]

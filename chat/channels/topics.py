@@ -50,8 +50,15 @@ from chat.channels.message_commands import (
     unresolved_name,
 )
 from chat.channels.message_views import message_not_found
-from chat.channels.policy import Actor, ConversationAccess, access_conversation, require
-from chat.channels.policy_pending import can_move_topic, can_rename_topic, can_resolve_topic
+from chat.channels.policy import (
+    Actor,
+    ConversationAccess,
+    access_conversation,
+    can_move_topic,
+    can_rename_topic,
+    can_resolve_topic,
+    require,
+)
 from chat.errors import Forbidden, Invalid, NotFound
 from chat.store import models
 

@@ -173,7 +173,7 @@ class Message(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
     topic: Mapped[str] = mapped_column(String(60), default="")  # display form; "" in direct conversations
-    topic_key: Mapped[str] = mapped_column(String(60), default="")  # case-folded, for matching
+    topic_key: Mapped[str] = mapped_column(String(240), default="")  # case-folded, for matching
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     nonce: Mapped[str] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text)
@@ -221,7 +221,7 @@ class TopicState(Base):
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), primary_key=True)
-    topic_key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    topic_key: Mapped[str] = mapped_column(String(240), primary_key=True)
     mode: Mapped[str] = mapped_column(String(10))  # muted | followed
 
 
@@ -232,7 +232,7 @@ class ReadMarker(Base):
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), primary_key=True)
-    topic_key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    topic_key: Mapped[str] = mapped_column(String(240), primary_key=True)
     last_read_id: Mapped[int] = mapped_column(BigInteger)
 
 

@@ -69,6 +69,16 @@ def api_route(
     )
 
 
+def _plain_path(path: str) -> str:
+    """``/users/{id:int}`` → ``/users/{id}`` (OpenAPI has no converters)."""
+    return re.sub(r"{(\w+):\w+}", r"{\1}", path)
+
+
+def _operation_id(route: ApiRoute) -> str:
+    path = _plain_path(route.path.removeprefix(API_PREFIX))
+    return f"{route.method.lower()}{re.sub(r'[^A-Za-z0-9]+', '_', path)}".rstrip("_")
+
+
 _ERROR_SCHEMA = {
     "type": "object",
     "required": ["error"],
@@ -105,11 +115,7 @@ def openapi_document(routes: Sequence[BaseRoute]) -> dict[str, Any]:
         ]
         op: dict[str, Any] = {
             "summary": spec.summary,
-            "operationId": f"{route.method.lower()}_{route.path.removeprefix(API_PREFIX)}".replace("/", "_")
-            .replace("{", "")
-            .replace("}", "")
-            .replace(":int", "")
-            .replace(":str", ""),
+            "operationId": _operation_id(route),
             "parameters": params,
             "responses": {
                 str(spec.status): {"description": "success"}
@@ -131,7 +137,7 @@ def openapi_document(routes: Sequence[BaseRoute]) -> dict[str, Any]:
             }
         if spec.auth:
             op["security"] = [{"session": []}, {"bearer": []}]
-        path = re.sub(r"{(\w+):\w+}", r"{\1}", route.path)
+        path = _plain_path(route.path)
         paths.setdefault(path, {})[route.method.lower()] = op
     return {
         "openapi": "3.1.0",

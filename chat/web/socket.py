@@ -31,10 +31,11 @@ from chat.channels import policy
 from chat.channels.feed import events_since, latest_event_id
 from chat.channels.policy import Actor
 from chat.channels.queries import conversation_ids_of
-from chat.errors import ChatError, RateLimited
+from chat.errors import ChatError
 from chat.realtime.hub import Hub, event_frame
 from chat.realtime.resumable import ResumableConnection
 from chat.web import protocol
+from chat.web.api.messages import post_limiter
 from chat.web.auth import allowed_origins, authenticate, client_address
 from chat.web.errors import error_body
 from chat.web.socket_handlers import HANDLERS
@@ -136,7 +137,7 @@ async def _replay(svc: Services, conn: ResumableConnection, actor: Actor, after:
 
 async def _read_loop(ws: WebSocket, svc: Services, hub: Hub, conn: ResumableConnection, actor: Actor) -> None:
     settings = svc.settings
-    post_limiter = _post_limiter(svc)
+    limiter = post_limiter(svc)
     idle = settings.heartbeat_s * 2
     while not conn.closed:
         try:
@@ -150,7 +151,7 @@ async def _read_loop(ws: WebSocket, svc: Services, hub: Hub, conn: ResumableConn
         raw = message.get("text")
         if raw is None:
             raw = message.get("bytes") or b""
-        if len(raw) > settings.ws_max_frame_bytes:
+        if _size(raw) > settings.ws_max_frame_bytes:
             conn.send_now(
                 protocol.error(
                     None,
@@ -164,7 +165,7 @@ async def _read_loop(ws: WebSocket, svc: Services, hub: Hub, conn: ResumableConn
             conn.send_now(protocol.error(exc.frame_id, exc.error).encode())
             continue
         try:
-            reply = await _handle(svc, hub, conn, actor, frame, post_limiter)
+            reply = await _handle(svc, hub, conn, actor, frame, limiter)
         except ChatError as exc:
             conn.send_now(protocol.error(frame.id, exc).encode())
             continue
@@ -184,7 +185,7 @@ async def _handle(
     conn: ResumableConnection,
     actor: Actor,
     frame: protocol.Frame,
-    post_limiter: SlidingWindowLimiter,
+    limiter: SlidingWindowLimiter,
 ) -> str | None:
     command: Any = frame.command
     if frame.type == "ping":
@@ -203,22 +204,16 @@ async def _handle(
         await hub.send_ephemeral(command.conversation, payload, except_user=actor.id)
         return protocol.ack(frame.id)
     if frame.type == "post":
-        try:
-            post_limiter.hit(str(actor.id))
-        except RateLimited as exc:
-            raise RateLimited(
-                exc.retry_after, "rate_limited", f"posting too fast, retry in {exc.retry_after}s"
-            ) from None
+        limiter.hit(str(actor.id))
     result = await HANDLERS[frame.type](svc, actor, command)
     return protocol.ack(frame.id, **result)
 
 
-def _post_limiter(svc: Services) -> SlidingWindowLimiter:
-    found = svc.extras.get("post_limiter")
-    if not isinstance(found, SlidingWindowLimiter):
-        s = svc.settings
-        found = svc.extras["post_limiter"] = SlidingWindowLimiter(s.post_limit_per_user, s.post_limit_window_s)
-    return found
+def _size(raw: str | bytes) -> int:
+    """A frame's size in bytes: the limit is in bytes, and a text frame arrives decoded."""
+    if isinstance(raw, bytes) or raw.isascii():
+        return len(raw)
+    return len(raw.encode())
 
 
 def _user_json(actor: Actor) -> dict[str, Any]:

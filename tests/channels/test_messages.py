@@ -6,6 +6,7 @@ invalid request changes no row (messages, revisions, reactions, events).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -18,7 +19,7 @@ from chat.channels.conversations import update_conversation
 from chat.channels.feed import events_since
 from chat.channels.history import get_message, message_history
 from chat.channels.message_commands import DeleteMessage, EditMessage, PostMessage, is_emoji
-from chat.channels.messages import delete_message, edit_message, post_message, react, unreact
+from chat.channels.messages import Posted, delete_message, edit_message, post_message, react, unreact
 from chat.errors import ChatError, Conflict, Forbidden, Invalid, NotFound
 from chat.store import models
 from chat.store.db import Database
@@ -104,6 +105,22 @@ async def test_a_retried_nonce_returns_the_stored_message_and_stores_nothing(db:
     assert first.created and not again.created
     assert again.message == first.message
     assert await counts(db) == before
+
+
+async def test_concurrent_retries_store_one_message(db: Database, cast: Cast) -> None:
+    """Racing retries of one post (PostgreSQL: really concurrent) end with one message and one event."""
+    sales = await channel(db, cast.alice, "sales")
+    before = await counts(db)
+
+    async def attempt() -> Posted:
+        async with db.transaction() as s:
+            return await post_message(s, cast.alice, sales, PostMessage(body="same", nonce="race", topic="t"))
+
+    results = await asyncio.gather(*(attempt() for _ in range(4)))
+    assert sorted(r.created for r in results) == [False, False, False, True]
+    assert len({r.message.id for r in results}) == 1
+    after = await counts(db)
+    assert (after["messages"] - before["messages"], after["events"] - before["events"]) == (1, 1)
 
 
 async def test_a_nonce_reused_for_something_else_is_a_conflict(db: Database, cast: Cast) -> None:

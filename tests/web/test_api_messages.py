@@ -276,6 +276,12 @@ async def test_topics_visibility_and_reads(db: Database, cast: Cast, who: dict[s
         "conversation_not_found",
     )
 
+    await post(db, cast.alice, sales, topic="a/b 100%")
+    slashed = await who["bob"].send(
+        "PUT", f"/conversations/{sales}/topics/{quote('A/B 100%', safe='')}/visibility", {"mode": "followed"}
+    )
+    assert slashed.status_code == 200 and slashed.json()["topic"] == "a/b 100%"
+
 
 async def test_posting_is_rate_limited_per_user(
     app: Starlette, db: Database, cast: Cast, who: dict[str, Caller]
@@ -292,7 +298,7 @@ async def test_posting_is_rate_limited_per_user(
         db,
         lambda: who["bob"].send("POST", f"/conversations/{sales}/messages", {"topic": "t", "body": "x", "nonce": "r9"}),
         429,
-        "too_many_posts",
+        "rate_limited",
     )
     assert int(limited.headers["Retry-After"]) >= 1
     other = await who["alice"].send(

@@ -4,7 +4,7 @@ Thin: authenticate, parse, one domain call in a transaction (reads in a read
 session), answer JSON. ``POST …/messages`` answers 201 for a new message and
 200 for a retry with the same nonce (nothing stored). Posting is rate limited
 per user (``post_limit_per_user`` posts per ``post_limit_window_s``; 429
-``too_many_posts`` with ``Retry-After``); the limiter lives in
+``rate_limited`` with ``Retry-After``); the limiter lives in
 ``services.extras["post_limiter"]`` so the websocket shares it.
 """
 
@@ -57,7 +57,7 @@ def post_limiter(svc: Services) -> SlidingWindowLimiter:
     found = svc.extras.get("post_limiter")
     if not isinstance(found, SlidingWindowLimiter):
         s = svc.settings
-        found = SlidingWindowLimiter(s.post_limit_per_user, s.post_limit_window_s, code="too_many_posts")
+        found = SlidingWindowLimiter(s.post_limit_per_user, s.post_limit_window_s, code="rate_limited")
         svc.extras["post_limiter"] = found
     return found
 
@@ -193,7 +193,7 @@ routes: list[BaseRoute] = [
             "topic_required",
             "topic_not_allowed",
             "nonce_reused",
-            "too_many_posts",
+            "rate_limited",
         ),
     ),
     api_route(
@@ -291,7 +291,7 @@ routes: list[BaseRoute] = [
     ),
     api_route(
         "PUT",
-        "/conversations/{id:int}/topics/{topic}/visibility",
+        "/conversations/{id:int}/topics/{topic:path}/visibility",
         visibility,
         "Mute or follow a topic for yourself (default clears it)",
         request=SetTopicVisibility,

@@ -253,7 +253,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("topic", sa.String(length=60), nullable=False),
-        sa.Column("topic_key", sa.String(length=60), nullable=False),
+        sa.Column("topic_key", sa.String(length=240), nullable=False),
         sa.Column(
             "author_id",
             sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
@@ -315,7 +315,7 @@ def upgrade() -> None:
             sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
             nullable=False,
         ),
-        sa.Column("topic_key", sa.String(length=60), nullable=False),
+        sa.Column("topic_key", sa.String(length=240), nullable=False),
         sa.Column("last_read_id", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
             ["conversation_id"],
@@ -344,7 +344,7 @@ def upgrade() -> None:
             sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
             nullable=False,
         ),
-        sa.Column("topic_key", sa.String(length=60), nullable=False),
+        sa.Column("topic_key", sa.String(length=240), nullable=False),
         sa.Column("mode", sa.String(length=10), nullable=False),
         sa.ForeignKeyConstraint(
             ["conversation_id"],
