@@ -186,11 +186,14 @@ class RedisBroker:
 
     async def close(self) -> None:
         self._open = False
-        tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks)
+        pending = set(self._tasks)
+        self._tasks = []
+        while pending:
+            # Ask again until they stop: a cancellation that lands inside the client
+            # library's own cleanup can be absorbed there.
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=0.5)
 
     def _client(self, **options: Any) -> Redis:
         return Redis.from_url(

@@ -6,10 +6,15 @@ live. While a connection is *held*, live frames from the hub are buffered;
 (``id <= upto``) and queues the rest, so the client gets every event once and
 in order. Direct replies (``send_now``: hello, acks, replayed events) are
 never held.
+
+A replay can be longer than the queue: the replaying code queues what fits,
+then awaits :meth:`room` while the writer hands the frames to the socket. A
+client that does not take them within the given time is a slow consumer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -29,7 +34,8 @@ class ResumableConnection(Connection):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._held: list[bytes] | None = None
-        self._hold_limit = int(kwargs.get("queue_size", 256))
+        self.queue_size = int(kwargs.get("queue_size", 256))
+        self._hold_limit = self.queue_size
 
     def hold(self) -> None:
         """Buffer live frames from now on (until :meth:`release`)."""
@@ -59,3 +65,20 @@ class ResumableConnection(Connection):
 
     def send_now(self, frame: bytes | Mapping[str, Any]) -> bool:
         return super().offer(frame if isinstance(frame, bytes) else encode(frame))
+
+    def is_full(self) -> bool:
+        return self.pending >= self.queue_size
+
+    async def room(self, within_s: float) -> bool:
+        """Wait until the writer has sent everything queued. False if the connection closed,
+        or if the client did not read it within ``within_s`` seconds (then it is closed as slow)."""
+        if self.closed:
+            return False
+        try:
+            async with asyncio.timeout(within_s):
+                # Connection keeps its queue to itself; join() returns once the writer sent all
+                # (or the connection closed and dropped the rest).
+                await self._queue.join()
+        except TimeoutError:
+            self.close_soon(CLOSE_SLOW_CONSUMER, REASON_SLOW_CONSUMER)
+        return not self.closed
