@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from chat.errors import BadRequest, Invalid, TooLarge
+from chat.errors import BadRequest, Invalid, NotFound, TooLarge
 from chat.web.schema import parse, to_json
 
 T = TypeVar("T")
@@ -39,11 +39,31 @@ async def read_command(request: Request, cls: type[T]) -> T:
     return parse(cls, await read_json(request))
 
 
+ID_MAX = 2**63 - 1  # the largest id a database column holds
+
+
+def int_query(request: Request, name: str, minimum: int = 0, maximum: int = ID_MAX) -> int | None:
+    """An integer query parameter (None when absent or empty); 422 ``wrong_type`` / ``out_of_range``."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise Invalid("wrong_type", f"{name} must be an integer", field=name) from None
+    if not minimum <= value <= maximum:
+        raise Invalid("out_of_range", f"{name} must be between {minimum} and {maximum}", field=name)
+    return value
+
+
 def path_id(request: Request, name: str = "id") -> int:
+    """An ``{id:int}`` path parameter; an id no column can hold names nothing (404)."""
     raw = request.path_params[name]
-    if isinstance(raw, int):
-        return raw
-    raise Invalid("bad_id", f"{name} must be an integer")
+    if not isinstance(raw, int):
+        raise Invalid("bad_id", f"{name} must be an integer")
+    if raw > ID_MAX:
+        raise NotFound("not_found", f"no such {name}")
+    return raw
 
 
 def json_ok(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:

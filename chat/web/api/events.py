@@ -11,9 +11,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from chat.channels.feed import MAX_PAGE, events_since
-from chat.errors import Invalid
 from chat.web.auth import require_actor
-from chat.web.http import json_ok
+from chat.web.http import int_query, json_ok
 from chat.web.openapi import Query, api_route
 from chat.web.state import services
 
@@ -38,24 +37,10 @@ class EventPageOut:
     has_more: bool
 
 
-def int_query(request: Request, name: str, default: int, *, minimum: int = 0, maximum: int | None = None) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise Invalid("wrong_type", f"{name} must be an integer", field=name) from None
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
-        raise Invalid("out_of_range", f"{name} must be {bound}", field=name)
-    return value
-
-
 async def list_events(request: Request) -> Response:
     actor = await require_actor(request)
-    after = int_query(request, "after", 0)
-    limit = int_query(request, "limit", 100, minimum=1, maximum=MAX_PAGE)
+    after = int_query(request, "after") or 0
+    limit = int_query(request, "limit", 1, MAX_PAGE) or 100
     async with services(request).db.read() as session:
         page = await events_since(session, actor, after, limit)
     events = [e.public() for e in page.events]

@@ -38,9 +38,8 @@ from chat.channels.message_views import MessageOut
 from chat.channels.messages import ReactionChanged, delete_message, edit_message, post_message, react, unreact
 from chat.channels.reads import ReadState, mark_read
 from chat.channels.topics import TopicUpdated, TopicVisibility, set_topic_visibility, update_topic
-from chat.errors import Invalid
 from chat.web.auth import require_actor
-from chat.web.http import json_ok, path_id, read_command
+from chat.web.http import int_query, json_ok, path_id, read_command
 from chat.web.openapi import Query, api_route
 from chat.web.state import Services, services
 
@@ -49,7 +48,6 @@ _AUTH = ("not_authenticated", "csrf_failed")
 _CONV = ("conversation_not_found", "not_allowed", "conversation_archived")
 _MSG = ("message_not_found", "not_author", "not_allowed", "conversation_archived", "message_deleted")
 _BODY_TEXT = ("empty_body", "body_too_long")
-_ID_MAX = 2**63 - 1
 
 
 def post_limiter(svc: Services) -> SlidingWindowLimiter:
@@ -60,19 +58,6 @@ def post_limiter(svc: Services) -> SlidingWindowLimiter:
         found = SlidingWindowLimiter(s.post_limit_per_user, s.post_limit_window_s, code="rate_limited")
         svc.extras["post_limiter"] = found
     return found
-
-
-def _int_param(request: Request, name: str, minimum: int, maximum: int) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise Invalid("wrong_type", f"{name} must be an integer", field=name) from None
-    if not minimum <= value <= maximum:
-        raise Invalid("out_of_range", f"{name} must be between {minimum} and {maximum}", field=name)
-    return value
 
 
 # --- messages -----------------------------------------------------------------------------
@@ -90,9 +75,9 @@ async def post(request: Request) -> Response:
 
 async def history(request: Request) -> Response:
     actor = await require_actor(request)
-    limit = _int_param(request, "limit", 1, MAX_LIMIT) or DEFAULT_LIMIT
-    before = _int_param(request, "before", 1, _ID_MAX)
-    after = _int_param(request, "after", 0, _ID_MAX)
+    limit = int_query(request, "limit", 1, MAX_LIMIT) or DEFAULT_LIMIT
+    before = int_query(request, "before", 1)
+    after = int_query(request, "after", 0)
     topic = request.query_params.get("topic") or None
     async with services(request).db.read() as session:
         page = await list_messages(

@@ -7,9 +7,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from chat.channels.search import DEFAULT_LIMIT, MAX_LIMIT, SearchResults, parse_query, search_messages
-from chat.errors import Invalid
 from chat.web.auth import require_actor
-from chat.web.http import json_ok
+from chat.web.http import int_query, json_ok
 from chat.web.openapi import Query, api_route
 from chat.web.state import services
 
@@ -20,24 +19,11 @@ QUERY_HELP = (
 )
 
 
-def _int_param(request: Request, name: str, default: int | None, minimum: int, maximum: int) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise Invalid("wrong_type", f"{name} must be an integer", field=name) from None
-    if not minimum <= value <= maximum:
-        raise Invalid("out_of_range", f"{name} must be between {minimum} and {maximum}", field=name)
-    return value
-
-
 async def search(request: Request) -> Response:
     actor = await require_actor(request)
     query = parse_query(request.query_params.get("q", ""))
-    limit = _int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT) or DEFAULT_LIMIT
-    before = _int_param(request, "before", None, 1, 2**63 - 1)
+    limit = int_query(request, "limit", 1, MAX_LIMIT) or DEFAULT_LIMIT
+    before = int_query(request, "before", 1)
     async with services(request).db.read() as session:
         results = await search_messages(session, actor, query, limit, before)
     return json_ok(results)
