@@ -47,6 +47,7 @@ class ConversationInfo:
     others: list[UserBrief] | None  # direct conversations: the members other than the caller; else null
     unread: int  # the caller's unread messages, muted topics left out (0 when not a member)
     unread_topics: list[TopicUnread]  # per topic, muted ones included and flagged
+    unread_mentions: int  # unread messages that mention the caller (@name, @all, @topic)
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,7 @@ async def describe(
             others=others.get(c.id, []) if c.kind == "direct" else None,
             unread=unread[c.id].unread if c.id in unread else 0,
             unread_topics=unread[c.id].topics if c.id in unread else [],
+            unread_mentions=unread[c.id].mentions if c.id in unread else 0,
         )
         for c, m in rows
     ]

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVarTuple
 
-from sqlalchemy import ColumnElement, Select, and_, delete, func, select
+from sqlalchemy import ColumnElement, Select, String, and_, case, cast, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -48,6 +48,7 @@ class UnreadCounts:
     conversation: int
     unread: int
     unread_with_muted: int
+    mentions: int  # unread messages that mention the user, @all and @topic included (muted topics too)
     topics: list[TopicUnread]
 
 
@@ -59,6 +60,23 @@ class ReadState:
     topic: str | None
     up_to_message_id: int
     changed: bool
+
+
+def mentions_user(user_id: int) -> ColumnElement[bool]:
+    """SQL: the message mentions ``user_id`` by name, or everyone (``@all`` / ``@topic``).
+
+    ``messages.mentions`` is a JSON list of ids written by one serializer (``[3, 12]``) on
+    both backends, so matching its text is exact: an id is bounded by ``[``/``, `` and ``,``/``]``.
+    """
+    text = cast(models.Message.mentions, String)
+    n = str(int(user_id))
+    return or_(
+        models.Message.wildcard_mention != "",
+        text == f"[{n}]",
+        text.like(f"[{n},%"),
+        text.like(f"%, {n}]"),
+        text.like(f"%, {n},%"),
+    )
 
 
 class UnreadJoin:
@@ -120,13 +138,22 @@ async def unread_counts(
     m = models.Message
     reads = UnreadJoin(user_id)
     query = reads.apply(
-        select(m.conversation_id, m.topic_key, func.min(m.topic), func.count(m.id), func.max(reads.mode)),
+        select(
+            m.conversation_id,
+            m.topic_key,
+            func.min(m.topic),
+            func.count(m.id),
+            func.max(reads.mode),
+            func.sum(case((mentions_user(user_id), 1), else_=0)),
+        ),
         members_only=True,
     ).where(m.conversation_id.in_(ids), reads.unread)
     rows = (await session.execute(query.group_by(m.conversation_id, m.topic_key).order_by(m.conversation_id))).all()
     topics: dict[int, list[TopicUnread]] = {cid: [] for cid in ids}
-    for conversation_id, _key, topic, count, topic_mode in rows:
+    mentions: dict[int, int] = dict.fromkeys(ids, 0)
+    for conversation_id, _key, topic, count, topic_mode, mentioned in rows:
         topics[conversation_id].append(TopicUnread(topic=topic, count=int(count), muted=topic_mode == "muted"))
+        mentions[conversation_id] += int(mentioned or 0)
     out: dict[int, UnreadCounts] = {}
     for cid, per_topic in topics.items():
         per_topic.sort(key=lambda t: (-t.count, t.topic))
@@ -134,6 +161,7 @@ async def unread_counts(
             conversation=cid,
             unread=sum(t.count for t in per_topic if not t.muted),
             unread_with_muted=sum(t.count for t in per_topic),
+            mentions=mentions[cid],
             topics=per_topic,
         )
     return out

@@ -27,12 +27,16 @@ CLOSE_SLOW_CONSUMER = 4008  # the client did not read fast enough; reconnect and
 CLOSE_TOO_LARGE = 1009  # a frame over the size limit
 CLOSE_SHUTDOWN = 1012  # the server is restarting; reconnect and resume
 
+MAX_ID = 2**63 - 1  # ids and cursors beyond a PostgreSQL bigint cannot exist: out_of_range, not a server error
+_ID = limits(minimum=1, maximum=MAX_ID)
+_CURSOR = limits(minimum=0, maximum=MAX_ID)
+
 
 @dataclass(frozen=True)
 class PostFrame(Checked):
     """Post a message: ``nonce`` makes a retry safe (same nonce, one message)."""
 
-    conversation: int
+    conversation: int = field(metadata=_ID)
     body: str
     nonce: str = field(metadata=limits(min_len=1, max_len=64))
     topic: str | None = None
@@ -40,38 +44,38 @@ class PostFrame(Checked):
 
 @dataclass(frozen=True)
 class EditFrame(Checked):
-    message: int
+    message: int = field(metadata=_ID)
     body: str
 
 
 @dataclass(frozen=True)
 class DeleteFrame(Checked):
-    message: int
+    message: int = field(metadata=_ID)
     reason: str | None = field(default=None, metadata=limits(max_len=500))
 
 
 @dataclass(frozen=True)
 class ReactFrame(Checked):
-    message: int
+    message: int = field(metadata=_ID)
     emoji: str = field(metadata=limits(min_len=1, max_len=64))
 
 
 @dataclass(frozen=True)
 class ReadFrame(Checked):
-    conversation: int
-    up_to_message_id: int
+    conversation: int = field(metadata=_ID)
+    up_to_message_id: int = field(metadata=_CURSOR)
     topic: str | None = None
 
 
 @dataclass(frozen=True)
 class TypingFrame(Checked):
-    conversation: int
+    conversation: int = field(metadata=_ID)
     topic: str | None = field(default=None, metadata=limits(max_len=60))
 
 
 @dataclass(frozen=True)
 class ResumeFrame(Checked):
-    after: int = field(metadata=limits(minimum=0))
+    after: int = field(metadata=_CURSOR)
 
 
 @dataclass(frozen=True)
@@ -155,5 +159,6 @@ def hello(user: dict[str, Any], last_event_id: int, heartbeat_s: int) -> str:
     return encode({"type": "hello", "user": user, "last_event_id": last_event_id, "heartbeat_s": heartbeat_s})
 
 
-def resumed(last_event_id: int) -> str:
-    return encode({"type": "resumed", "last_event_id": last_event_id})
+def resumed(last_event_id: int, frame_id: FrameId | None = None) -> str:
+    """The end of a replay; ``id`` is the ``resume`` frame's (the answer to it, like an ack)."""
+    return encode({"type": "resumed", "id": frame_id, "last_event_id": last_event_id})

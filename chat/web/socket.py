@@ -24,6 +24,7 @@ import logging
 from typing import Any
 
 from starlette.responses import JSONResponse
+from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketState
 
 from chat.accounts.ratelimit import SlidingWindowLimiter
@@ -68,24 +69,30 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         await _deny(ws, 401, "not_authenticated", "log in or send an API token")
         return
     actor = auth.actor
-    hub = hub_of(svc)
     address = client_address(ws)
+    per_user: dict[int, int] = svc.extras.setdefault("ws_per_user", {})
     per_address: dict[str, int] = svc.extras.setdefault("ws_per_address", {})
-    if settings.ws_max_per_user and hub.connection_count(actor.id) >= settings.ws_max_per_user:
+    if settings.ws_max_per_user and per_user.get(actor.id, 0) >= settings.ws_max_per_user:
         await _deny(ws, 429, "too_many_connections", "too many open connections for this account")
         return
     if settings.ws_max_per_address and per_address.get(address, 0) >= settings.ws_max_per_address:
         await _deny(ws, 429, "too_many_connections", "too many open connections from this address")
         return
-
-    await ws.accept()
-    per_address[address] = per_address.get(address, 0) + 1
+    # Take both slots before the next await, so handshakes racing each other cannot all pass the checks.
+    _count(per_user, actor.id, +1)
+    _count(per_address, address, +1)
     try:
-        await _serve(ws, svc, hub, actor)
+        await ws.accept()
+        await _serve(ws, svc, hub_of(svc), actor)
     finally:
-        per_address[address] -= 1
-        if per_address[address] <= 0:
-            del per_address[address]
+        _count(per_user, actor.id, -1)
+        _count(per_address, address, -1)
+
+
+def _count(counts: dict[Any, int], key: object, change: int) -> None:
+    counts[key] = counts.get(key, 0) + change
+    if counts[key] <= 0:
+        del counts[key]
 
 
 def _origin_key(origin: str) -> str:
@@ -121,29 +128,37 @@ async def _serve(ws: WebSocket, svc: Services, hub: Hub, actor: Actor) -> None:
 
 
 async def _replay(svc: Services, conn: ResumableConnection, actor: Actor, after: int) -> int:
-    """Queue every event ``actor`` may see after ``after``; returns the new cursor."""
+    """Queue every event ``actor`` may see after ``after``; returns the new cursor.
+
+    A replay longer than the connection's queue waits for the client to read: one
+    that takes nothing for two heartbeats is closed as a slow consumer."""
     cursor = after
     while True:
         async with svc.db.read() as session:
             page = await events_since(session, actor, cursor, RESUME_PAGE)
         for event in page.events:
+            if conn.is_full() and not await conn.room(within_s=svc.settings.heartbeat_s * 2):
+                return cursor
             if not conn.send_now(event_frame(event)):
                 return cursor
         cursor = page.last_event_id
         if not page.has_more:
             return cursor
-        await asyncio.sleep(0)  # let the writer drain between pages
 
 
 async def _read_loop(ws: WebSocket, svc: Services, hub: Hub, conn: ResumableConnection, actor: Actor) -> None:
     settings = svc.settings
     limiter = post_limiter(svc)
     idle = settings.heartbeat_s * 2
+    closing: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    conn.add_close_callback(lambda _conn: None if closing.done() else closing.set_result(None))
     while not conn.closed:
         try:
-            message = await asyncio.wait_for(ws.receive(), timeout=idle)
+            message = await _next_message(ws, closing, idle)
         except TimeoutError:
             conn.close_soon(protocol.CLOSE_HEARTBEAT, "no heartbeat")
+            return
+        if message is None:
             return
         if message["type"] == "websocket.disconnect":
             conn.peer_closed(message.get("code", 1000))
@@ -179,6 +194,21 @@ async def _read_loop(ws: WebSocket, svc: Services, hub: Hub, conn: ResumableConn
             conn.send_now(reply.encode())
 
 
+async def _next_message(ws: WebSocket, closing: asyncio.Future[None], idle: float) -> Message | None:
+    """The client's next message, or None once the server closes the connection (as a slow
+    consumer, say: its close frame may wait behind a full buffer, but this socket is done and its
+    connection slots are freed now). Raises ``TimeoutError`` after ``idle`` seconds of silence."""
+    receiving: asyncio.Future[Message] = asyncio.ensure_future(ws.receive())
+    waiting: set[asyncio.Future[Any]] = {receiving}
+    done, _ = await asyncio.wait(waiting, timeout=idle, return_when=asyncio.FIRST_COMPLETED)
+    if receiving in done:
+        return receiving.result()
+    receiving.cancel()
+    if closing in done:
+        return None
+    raise TimeoutError
+
+
 async def _handle(
     svc: Services,
     hub: Hub,
@@ -193,7 +223,7 @@ async def _handle(
     if frame.type == "resume":
         conn.hold()
         last = await _replay(svc, conn, actor, command.after)
-        conn.send_now(protocol.resumed(last).encode())
+        conn.send_now(protocol.resumed(last, frame.id).encode())
         conn.release(last)
         return None
     if frame.type == "typing":

@@ -1,15 +1,16 @@
 // Intents: what views ask for. Each one talks to the server (websocket when connected, REST
 // otherwise or for reads) and hands the answers to the store. Views never see the socket.
 import * as api from "./api.js";
+import { ManageActions } from "./manage.js";
 import { normMessage, topicKey } from "./model.js";
 
 const PAGE = 50;
 const TYPING_EVERY_MS = 3000;
 const RETRYABLE = new Set(["offline", "disconnected", "timeout", "network_error"]);
 
-export class Actions {
+export class Actions extends ManageActions {
   constructor(store, socket) {
-    this.store = store;
+    super(store);
     this.socket = socket;
     this.lastTyping = 0;
     this.refreshing = new Map(); // conversation id -> timer (debounced unread refresh)
@@ -21,24 +22,9 @@ export class Actions {
   async loadSnapshot() {
     const [users, conversations] = await Promise.all([api.get("/users"), api.get("/conversations")]);
     this.store.setUsers(users.users || []);
-    const list = conversations.conversations || [];
-    this.store.setConversations(list);
-    if (list.some((c) => c.unread === undefined)) await this.countUnread(list.map((c) => c.id));
+    this.store.setConversations(conversations.conversations || []);
     const view = this.store.view;
     if (view.conversation) await this.reloadConversation(view.conversation);
-  }
-
-  async refreshConversation(cid) {
-    try {
-      const conv = await api.get(`/conversations/${cid}`);
-      this.store.upsertConversation(conv);
-      if (conv.joined) this.refreshUnread(cid);
-    } catch (err) {
-      if (err.status === 404) {
-        this.store.conversations.delete(cid);
-        this.store.changed("sidebar");
-      }
-    }
   }
 
   // Unread counts come from the server (read markers are positions there); debounced.
@@ -52,7 +38,6 @@ export class Actions {
           const list = await api.get("/conversations");
           const fresh = (list.conversations || []).find((c) => c.id === cid);
           if (fresh) this.store.upsertConversation(fresh);
-          if (fresh && fresh.unread === undefined) await this.countUnread([cid]);
           const conv = this.store.conversations.get(cid);
           if (conv && conv.kind !== "direct" && this.store.topics.has(cid)) await this.loadTopics(cid);
           if (conv && !conv.unread) this.store.mentioned.delete(cid);
@@ -64,33 +49,9 @@ export class Actions {
     );
   }
 
-  // Until GET /conversations carries unread counts: add up the topics' counts (muted topics aside).
-  async countUnread(ids) {
-    await Promise.all(
-      ids.map(async (cid) => {
-        try {
-          const data = await api.get(`/conversations/${cid}/topics`);
-          const topics = data.topics || [];
-          const unread = topics.filter((tp) => tp.mode !== "muted").reduce((sum, tp) => sum + (tp.unread || 0), 0);
-          const conv = this.store.conversations.get(cid);
-          if (conv) conv.unread = unread;
-          if (conv && conv.kind !== "direct") this.store.setTopics(cid, topics);
-        } catch {
-          /* unknown until the next refresh */
-        }
-      }),
-    );
-    this.store.changed("sidebar");
-  }
-
   async loadTopics(cid) {
     const data = await api.get(`/conversations/${cid}/topics`);
     this.store.setTopics(cid, data.topics || []);
-  }
-
-  async loadDirectory() {
-    const data = await api.get("/conversations?browse=public");
-    this.store.setDirectory(data.conversations || []);
   }
 
   async reloadConversation(cid) {
@@ -98,6 +59,17 @@ export class Actions {
     const conv = this.store.conversations.get(cid);
     const jobs = [this.loadTimeline(cid, view.conversation === cid ? view.topic : null, null)];
     if (!conv || conv.kind !== "direct") jobs.push(this.loadTopics(cid).catch(() => {}));
+    await Promise.all(jobs);
+  }
+
+  // After a reconnection: what failed to load while the server was away is loaded now.
+  async onReconnect() {
+    const { conversation: cid, topic } = this.store.view;
+    if (!cid) return;
+    const conv = this.store.conversations.get(cid);
+    const jobs = [];
+    if (!this.store.timeline(this.timelineKey(cid, topic))) jobs.push(this.loadTimeline(cid, topic, this.store.view.focus));
+    if ((!conv || conv.kind !== "direct") && !this.store.topics.has(cid)) jobs.push(this.loadTopics(cid));
     await Promise.all(jobs);
   }
 
@@ -121,7 +93,9 @@ export class Actions {
           if (this.store.directory) await this.loadDirectory().catch(() => {});
           break;
         case "follow-topic":
-          this.navigate(`#/c/${item.conversation}/t/${encodeURIComponent(item.topic)}`);
+          this.navigate(
+            item.topic === null ? `#/c/${item.conversation}` : `#/c/${item.conversation}/t/${encodeURIComponent(item.topic)}`,
+          );
           break;
         case "left-view":
           this.navigate("#");
@@ -144,10 +118,6 @@ export class Actions {
       this.markRead(msg.conversation, msg.id, view.topic);
     }
     this.store.signal("incoming", { ...item, inView });
-  }
-
-  navigate(hash) {
-    if (window.location.hash !== hash) window.location.hash = hash;
   }
 
   // --- reading ------------------------------------------------------------------------------
@@ -198,22 +168,27 @@ export class Actions {
     this.store.setPage(key, list, { mode: "replace", hasOlder: hasMore(page, list, "has_more_before"), atNewest: true });
   }
 
+  // Load the page before the oldest message shown; a second call while one loads waits for it.
   async loadOlder() {
     const { conversation: cid, topic } = this.store.view;
     if (!cid) return false;
     const key = this.timelineKey(cid, topic);
     const timeline = this.store.timeline(key);
-    if (!timeline || !timeline.hasOlder || timeline.loadingOlder) return false;
-    timeline.loadingOlder = true;
-    try {
-      const oldest = timeline.ids[0];
-      const page = await api.get(`/conversations/${cid}/messages` + api.query({ topic, before: oldest, limit: PAGE }));
-      const list = messagesOf(page);
-      this.store.setPage(key, list, { mode: "older", hasOlder: hasMore(page, list, "has_more_before") });
-      return true;
-    } finally {
-      timeline.loadingOlder = false;
-    }
+    if (!timeline || !timeline.hasOlder) return false;
+    if (timeline.loadingOlder) return timeline.loadingOlder;
+    const oldest = timeline.ids[0];
+    timeline.loadingOlder = api
+      .get(`/conversations/${cid}/messages` + api.query({ topic, before: oldest, limit: PAGE }))
+      .then((page) => {
+        const list = messagesOf(page);
+        this.store.setPage(key, list, { mode: "older", hasOlder: hasMore(page, list, "has_more_before") });
+        return true;
+      })
+      .finally(() => {
+        const current = this.store.timeline(key);
+        if (current) current.loadingOlder = null;
+      });
+    return timeline.loadingOlder;
   }
 
   async loadNewer() {
@@ -339,67 +314,6 @@ export class Actions {
     const frame = { conversation: cid };
     if (topic) frame.topic = topic;
     this.socket.notify("typing", frame);
-  }
-
-  // --- conversations (REST) -----------------------------------------------------------------
-
-  async createConversation(kind, name, description) {
-    const conv = await api.post("/conversations", { kind, name, description });
-    this.store.upsertConversation(conv);
-    return conv;
-  }
-
-  async join(cid) {
-    await api.post(`/conversations/${cid}/members`, { user_id: this.store.me.id });
-    await this.refreshConversation(cid);
-  }
-
-  async leave(cid) {
-    await api.del(`/conversations/${cid}/members/${this.store.me.id}`);
-    this.store.conversations.delete(cid);
-    this.store.changed("sidebar");
-    if (this.store.view.conversation === cid) this.navigate("#");
-  }
-
-  async invite(cid, userIds) {
-    for (const id of userIds) await api.post(`/conversations/${cid}/members`, { user_id: id });
-    await this.refreshConversation(cid);
-  }
-
-  async star(cid, starred) {
-    await api.put(`/conversations/${cid}/star`, { starred });
-    const conv = this.store.conversations.get(cid);
-    if (conv) conv.starred = starred;
-    this.store.changed("sidebar", "header");
-  }
-
-  async openDirect(userIds) {
-    const conv = await api.post("/direct", { user_ids: userIds });
-    this.store.upsertConversation(conv);
-    return conv;
-  }
-
-  async members(cid) {
-    const conv = this.store.conversations.get(cid);
-    if (conv && conv.memberIds) return conv.memberIds;
-    const data = await api.get(`/conversations/${cid}/members`);
-    const ids = (data.members || []).map((m) => m.id);
-    if (conv) conv.memberIds = ids;
-    return ids;
-  }
-
-  // --- topics (REST) ------------------------------------------------------------------------
-
-  async updateTopic(cid, changes) {
-    return api.patch(`/conversations/${cid}/topics`, changes);
-  }
-
-  async setVisibility(cid, topic, mode) {
-    await api.put(`/conversations/${cid}/topics/${encodeURIComponent(topic)}/visibility`, { mode });
-    const topics = this.store.topics.get(cid);
-    const entry = topics && topics.get(topicKey(topic));
-    if (entry) entry.visibility = mode === "default" ? null : mode;
-    this.store.changed("topics");
   }
 }
 

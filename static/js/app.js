@@ -87,6 +87,7 @@ socket.addEventListener("state", (e) => {
 });
 socket.addEventListener("hello", (e) => {
   if (e.detail.fresh) actions.loadSnapshot().catch((err) => store.signal("error", err));
+  else actions.onReconnect().catch(() => {});
 });
 socket.addEventListener("event", (e) => {
   const follow = store.applyEvent(e.detail);
@@ -114,6 +115,13 @@ navToggle.addEventListener("click", () => {
   const open = document.body.classList.toggle("nav-open");
   navToggle.setAttribute("aria-expanded", open ? "true" : "false");
   if (open) document.querySelector("#sidebar a, #sidebar button")?.focus();
+});
+
+const searchToggle = document.getElementById("search-toggle");
+searchToggle.addEventListener("click", () => {
+  const open = document.body.classList.toggle("search-open");
+  searchToggle.setAttribute("aria-expanded", open ? "true" : "false");
+  if (open) search.focus();
 });
 
 document.addEventListener("keydown", (e) => {

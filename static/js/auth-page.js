@@ -1,9 +1,14 @@
 // Login, registration and first-run setup: the form posts JSON to the API, then goes on.
 import { ApiError, post } from "./api.js";
 import { errorText, t } from "./i18n.js";
-import { showError } from "./dom.js";
 
 const form = document.getElementById("auth-form");
+const errorBox = document.getElementById("form-error");
+
+function showError(text) {
+  errorBox.textContent = text;
+  errorBox.hidden = !text;
+}
 
 function fields() {
   const data = Object.fromEntries(new FormData(form).entries());
@@ -21,7 +26,7 @@ async function submit(event) {
   event.preventDefault();
   const button = form.querySelector("button[type=submit]");
   button.disabled = true;
-  showError(form, "");
+  showError("");
   const action = form.dataset.action;
   const data = fields();
   try {
@@ -40,7 +45,7 @@ async function submit(event) {
     if (err instanceof ApiError && err.code === "rate_limited" && err.data.retry_after) {
       text = t("error.rate_limited_retry", { seconds: err.data.retry_after });
     }
-    showError(form, text);
+    showError(text);
     button.disabled = false;
     const field = err instanceof ApiError && err.data.field ? form.querySelector(`[name="${CSS.escape(err.data.field)}"]`) : null;
     (field || form.querySelector("input")).focus();

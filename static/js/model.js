@@ -79,6 +79,17 @@ export function userName(users, id) {
   return user ? user.display_name || user.username : `#${id}`;
 }
 
+// The mark before a conversation's name: "#" for a channel, a lock for a private group, "@" for a DM.
 export function sigil(kind) {
-  return kind === "public" ? "#" : kind === "private" ? "🔒" : "@";
+  if (kind === "private") {
+    const icon = document.createElement("span");
+    icon.className = "icon icon-lock";
+    return icon;
+  }
+  return document.createTextNode(kind === "public" ? "#" : "@");
+}
+
+// The same as plain text (inside <option>): "# sales", "board (private)".
+export function plainLabel(conv, name, privateWord) {
+  return conv.kind === "private" ? `${name} (${privateWord})` : `${conv.kind === "public" ? "#" : "@"} ${name}`;
 }

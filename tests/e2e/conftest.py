@@ -58,7 +58,11 @@ def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:
 
 
 def new_context(browser: Browser, server: Server, contexts: list[BrowserContext], **options: object) -> BrowserContext:
-    defaults: dict[str, object] = {"base_url": server.base, "viewport": {"width": 1280, "height": 800}, "locale": "en-US"}
+    defaults: dict[str, object] = {
+        "base_url": server.base,
+        "viewport": {"width": 1280, "height": 800},
+        "locale": "en-US",
+    }
     ctx = browser.new_context(**{**defaults, **options})  # type: ignore[arg-type]
     ctx.set_default_timeout(10_000)
     contexts.append(ctx)
@@ -73,9 +77,7 @@ def open_as(browser: Browser, server: Server, contexts: list[BrowserContext]) ->
         if register:
             server.register(username)
         ctx = new_context(browser, server, contexts, **options)
-        response = ctx.request.post(
-            "/api/v1/session", data={"username": username, "password": password_of(username)}
-        )
+        response = ctx.request.post("/api/v1/session", data={"username": username, "password": password_of(username)})
         assert response.ok, response.text()
         page = ctx.new_page()
         errors: list[str] = []

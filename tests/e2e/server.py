@@ -71,7 +71,7 @@ class Server:
         log = self.log_path.open("ab")
         command = [*chat_command(), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         command += ["--data-dir", str(self.data_dir)]
-        self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -120,7 +120,11 @@ class Server:
         return json.loads(raw) if raw else None
 
     def register(self, username: str, display_name: str | None = None) -> dict[str, Any]:
-        body = {"username": username, "password": password_of(username), "display_name": display_name or username.title()}
+        body = {
+            "username": username,
+            "password": password_of(username),
+            "display_name": display_name or username.title(),
+        }
         user: dict[str, Any] = self.api("POST", "/users", body)
         return user
 

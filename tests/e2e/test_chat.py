@@ -23,15 +23,28 @@ def test_a_channel_conversation_between_two_people(open_as: OpenAs) -> None:
     bob = open_as("bob")
 
     create_channel(alice, "sales", description="Deals and tenders")
+    post(alice, "Welcome to sales", topic="intro")
 
-    # Bob finds the channel in the browser, previews it, joins.
+    # Bob finds the channel in the browser and previews it without joining.
     bob.click("#open-browser")
     row = bob.locator("#browser-list li", has_text="sales")
     expect(row).to_contain_text("Deals and tenders")
+    row.locator("a").click()
+    expect(message(bob, "Welcome to sales")).to_be_visible()
+    expect(bob.locator("#compose-body")).to_be_disabled()
+    expect(sidebar_item(bob, "sales")).to_have_count(0)
+    # He leaves and joins again from the browser.
+    bob.click("#conv-header button[data-action=join]")
+    expect(sidebar_item(bob, "sales")).to_be_visible()
+    expect(bob.locator("#compose-body")).to_be_enabled()
+    bob.click("#open-browser")
+    row.locator("button[data-action=leave]").click()
+    expect(sidebar_item(bob, "sales")).to_have_count(0)
     row.locator("button[data-action=join]").click()
     expect(row.locator("button[data-action=leave]")).to_be_visible()
     bob.keyboard.press("Escape")
     expect(sidebar_item(bob, "sales")).to_be_visible()
+    bob.click(".brand")  # away from the channel, so new messages stay unread
 
     # Alice posts in a topic; Bob's sidebar counts it, live.
     post(alice, "Kick-off on **Monday**", topic="Q3 tender")
@@ -61,6 +74,10 @@ def test_a_channel_conversation_between_two_people(open_as: OpenAs) -> None:
     mine.hover()
     mine.locator("button[data-action=edit]").click()
     mine.locator(".edit-box textarea").fill("Count me in, with Carol")
+    post(alice, "interrupting while Bob edits")  # a re-render must not lose the edit in progress
+    expect(message(bob, "interrupting while Bob edits")).to_be_visible()
+    expect(mine.locator(".edit-box textarea")).to_have_value("Count me in, with Carol")
+    expect(mine.locator(".edit-box textarea")).to_be_focused()
     mine.locator(".edit-box textarea").press("Enter")
     expect(message(alice, "Count me in, with Carol").locator(".msg-edited")).to_be_visible()
 
@@ -88,6 +105,7 @@ def test_a_private_group_stays_invisible_to_others(open_as: OpenAs, server: Serv
     alice.click("#conv-header button[data-action=invite]")
     alice.locator("#invite-people label", has_text="Bob").locator("input").check()
     alice.click("#invite-form button[type=submit]")
+    expect(alice.locator("#dlg-invite")).to_be_hidden()
     expect(sidebar_item(bob, "board")).to_be_visible()  # live, in Bob's private groups
     expect(bob.locator("#sidebar-lists [data-section=private]")).to_contain_text("board")
     post(alice, "Confidential numbers", topic="budget")
@@ -129,6 +147,7 @@ def test_direct_messages_with_one_or_several_people(open_as: OpenAs) -> None:
     for name in ("Bob", "Carol"):
         alice.locator("#dm-people label", has_text=name).locator("input").check()
     alice.click("#dm-form button[type=submit]")
+    expect(alice.locator("#conv-header h1")).to_contain_text("Bob, Carol")
     post(alice, "the three of us")
     group = carol.locator("#sidebar-lists [data-section=direct] li.side-item", has_text="Bob")
     expect(group).to_contain_text("Alice")

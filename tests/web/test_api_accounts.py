@@ -255,7 +255,7 @@ async def test_token_lifecycle(client: httpx2.AsyncClient, app: Starlette, db: D
     assert (await client.delete(f"{API}/tokens/{token_id}", headers=bob)).status_code == 204
     await expect(client, db, "GET", "/me", 401, "not_authenticated", headers=mine)
     await expect(client, db, "DELETE", f"/tokens/{token_id}", 404, "token_not_found", headers=bob)
-    await expect(client, db, "DELETE", f"/tokens/{2**70}", 404, "token_not_found", headers=bob)
+    await expect(client, db, "DELETE", f"/tokens/{2**70}", 404, "not_found", headers=bob)
     for body, code in (({}, "missing_field"), ({"name": ""}, "empty"), ({"name": "n" * 81}, "too_long")):
         await expect(client, db, "POST", "/tokens", 422, code, headers=bob, json=body)
     await expect(client, db, "POST", "/tokens", 401, "not_authenticated", json={"name": "x"})
@@ -291,7 +291,7 @@ async def test_admin_changes_users(client: httpx2.AsyncClient, app: Starlette, d
     ):
         await expect(client, db, "PATCH", path, status, code, headers=headers, json=body)
     await expect(client, db, "PATCH", "/users/999999", 404, "user_not_found", headers=alice, json={"role": "admin"})
-    await expect(client, db, "PATCH", f"/users/{2**70}", 404, "user_not_found", headers=alice, json={"active": False})
+    await expect(client, db, "PATCH", f"/users/{2**70}", 404, "not_found", headers=alice, json={"active": False})
     await expect(
         client, db, "PATCH", f"/users/{cast.alice.id}", 409, "last_admin", headers=alice, json={"role": "member"}
     )

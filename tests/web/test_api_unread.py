@@ -43,3 +43,24 @@ async def test_unread_counts_follow_each_users_reading(
     assert r.status_code == 200, r.text
     unread, topics = await unread_of(client, carol, sales)
     assert unread == 3 and topics == {"Alpha": 3, "Beta": 3}  # a muted topic still listed, not counted
+
+
+async def test_unread_mentions_count_names_and_wildcards(
+    client: httpx2.AsyncClient, app: Starlette, db: Database, cast: Cast
+) -> None:
+    sales = await channel(db, cast.alice, "sales", members=[cast.bob, cast.carol, cast.maya])
+    await post(db, cast.alice, sales, "@bob can you check?", topic="Alpha")
+    await post(db, cast.alice, sales, "@maya and @bob too", topic="Beta")
+    await post(db, cast.alice, sales, "@all standup moved", topic="Beta")
+    await post(db, cast.alice, sales, "@dave is not here", topic="Beta")
+
+    async def mentions(actor: object) -> int:
+        headers = await as_user(client, app, actor)  # type: ignore[arg-type]
+        r = await client.get("/api/v1/conversations", headers=headers)
+        (info,) = [c for c in r.json()["conversations"] if c["id"] == sales]
+        return int(info["unread_mentions"])
+
+    assert await mentions(cast.bob) == 3
+    assert await mentions(cast.maya) == 2
+    assert await mentions(cast.carol) == 1
+    assert await mentions(cast.alice) == 0  # her own messages are not unread

@@ -2,7 +2,7 @@
 // message, invite), rename/move a topic, and a message's edit history.
 import { h, replaceChildren, showError } from "../dom.js";
 import { errorText, formatFull, t } from "../i18n.js";
-import { conversationName, sigil, userName } from "../model.js";
+import { conversationName, plainLabel, userName } from "../model.js";
 
 export function mountDialogs(store, actions) {
   const browser = document.getElementById("dlg-browser");
@@ -32,8 +32,8 @@ export function mountDialogs(store, actions) {
         h(
           "span",
           { class: "info" },
-          h("a", { href: `#/c/${c.id}`, onclick: () => browser.close() }, `${sigil(c.kind)} ${c.name}`),
-          h("span", { class: "desc" }, [c.description, t("conv.members", { n: c.member_count || 0 })].filter(Boolean).join(" · ")),
+          h("a", { href: `#/c/${c.id}`, onclick: () => browser.close() }, `# ${c.name}`),
+          h("span", { class: "desc" }, [c.description, t(c.member_count === 1 ? "conv.member_one" : "conv.members", { n: c.member_count || 0 })].filter(Boolean).join(" · ")),
         ),
         joined
           ? h("button", { type: "button", "data-action": "leave", onclick: () => act(() => actions.leave(c.id)) }, t("conv.leave"))
@@ -70,6 +70,7 @@ export function mountDialogs(store, actions) {
     try {
       const conv = await actions.createConversation(data.get("kind"), String(data.get("name")).trim(), String(data.get("description") || ""));
       createForm.reset();
+      createForm.closest("details").open = false;
       browser.close();
       actions.navigate(`#/c/${conv.id}`);
     } catch (err) {
@@ -197,8 +198,14 @@ export function mountDialogs(store, actions) {
             h(
               "div",
               { class: "meta" },
-              `${formatFull(new Date(rev.created_at || rev.edited_at))} · ${userName(store.users, rev.editor ?? rev.editor_id ?? rev.author)}`,
-              rev.topic ? ` · ${rev.topic}` : "",
+              [
+                formatFull(new Date(rev.created_at)),
+                userName(store.users, rev.editor),
+                rev.kind ? t(`history.${rev.kind}`) : null,
+                rev.topic || null,
+              ]
+                .filter(Boolean)
+                .join(" · "),
             ),
             h("pre", {}, rev.body),
           ),
@@ -233,7 +240,7 @@ export function mountDialogs(store, actions) {
       const targets = Array.from(store.conversations.values()).filter((c) => c.kind !== "direct" && !c.archived);
       replaceChildren(
         select,
-        targets.map((c) => h("option", { value: c.id, selected: c.id === cid }, `${sigil(c.kind)} ${conversationName(c, store.users, store.me)}`)),
+        targets.map((c) => h("option", { value: c.id, selected: c.id === cid }, plainLabel(c, conversationName(c, store.users, store.me), t("kind.private_short")))),
       );
       showError(topicForm, "");
       topicDlg.showModal();

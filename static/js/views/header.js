@@ -21,7 +21,7 @@ export function mountHeader(store, actions, dialogs) {
 
   function render() {
     const cid = store.view.conversation;
-    const conv = cid ? store.conversations.get(cid) || (store.directory || []).find((c) => c.id === cid) : null;
+    const conv = store.lookup(cid);
     if (!conv) {
       replaceChildren(root);
       return;
@@ -54,7 +54,7 @@ export function mountHeader(store, actions, dialogs) {
         button(t("browser.join"), () => run(() => actions.join(cid)), { class: "primary", "data-action": "join" }),
       );
     }
-    const members = conv.member_count ? t("conv.members", { n: conv.member_count }) : "";
+    const members = conv.member_count ? t(conv.member_count === 1 ? "conv.member_one" : "conv.members", { n: conv.member_count }) : "";
     replaceChildren(
       root,
       h("h1", {}, h("span", { class: "sigil", "aria-hidden": "true" }, sigil(conv.kind)), " ", conversationName(conv, store.users, store.me)),

@@ -55,7 +55,7 @@ export function renderMessage(store, actions, msg, ctx) {
       h(
         "div",
         { class: "meeting-card" },
-        h("span", { "aria-hidden": "true" }, "🎥"),
+        h("span", { class: "icon icon-video", "aria-hidden": "true" }),
         h("a", { href: meeting.url, target: "_blank", rel: "noopener noreferrer" }, t("message.join_meeting", { provider: meeting.provider })),
       ),
     );
@@ -172,7 +172,10 @@ function picker(store, actions, msg, anchor) {
 
 function editBox(store, actions, msg, ctx) {
   const area = h("textarea", { rows: "3", maxlength: "10000", "aria-label": t("message.edit") });
-  area.value = msg.body;
+  area.value = ctx.draft ?? msg.body;
+  area.addEventListener("input", () => {
+    ctx.draft = area.value;
+  });
   const error = h("p", { class: "form-error", role: "alert", hidden: true });
   const save = async () => {
     const body = area.value.trim();

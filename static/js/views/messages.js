@@ -13,22 +13,34 @@ export function mountMessages(store, actions, dialogs) {
   const list = document.getElementById("messages");
   const jump = document.getElementById("jump-unread");
   let editing = null;
+  let editDraft = null; // the text being edited survives re-renders (new messages arriving meanwhile)
+  let rendered = new Map(); // row key -> {el, sig}: what the list shows now
   let viewToken = null; // identifies the open view: scroll to the bottom / focus once per view
   let firstUnread = null; // message id of the first unread when the view opened
-  let unreadPending = null; // unread count when the view opened, resolved once the timeline loads
+  let unreadCount = 0; // unread messages when the view opened
+  let newestAtOpen = null; // the newest message id when the view's timeline first loaded
+  let unreadFound = true; // false while the first unread lies in a page not loaded yet
   let focusDone = false;
 
   const ctx = {
     get editing() {
       return editing;
     },
+    get draft() {
+      return editDraft;
+    },
+    set draft(text) {
+      editDraft = text;
+    },
     startEdit(id) {
       editing = id;
+      editDraft = null;
       render();
     },
     stopEdit() {
       const id = editing;
       editing = null;
+      editDraft = null;
       render();
       const el = document.getElementById(`msg-${id}`);
       if (el) el.focus();
@@ -57,17 +69,22 @@ export function mountMessages(store, actions, dialogs) {
     );
   }
 
-  function computeFirstUnread(ids) {
-    if (unreadPending === null) return;
-    let n = unreadPending;
-    unreadPending = null;
-    firstUnread = null;
+  // The first unread: walking back from the newest message seen at opening, skip my own and
+  // deleted messages until the view's unread count is used up (the server counts the same way).
+  function computeFirstUnread(timeline) {
+    const ids = timeline.ids;
+    if (newestAtOpen === null) newestAtOpen = ids.length ? ids[ids.length - 1] : 0;
+    let n = unreadCount;
+    let found = null;
     for (let i = ids.length - 1; i >= 0 && n > 0; i -= 1) {
+      if (ids[i] > newestAtOpen) continue;
       const msg = store.messages.get(ids[i]);
       if (!msg || msg.author === store.me.id || msg.deleted) continue;
       n -= 1;
-      firstUnread = msg.id;
+      found = msg.id;
     }
+    unreadFound = n === 0 || !timeline.hasOlder;
+    firstUnread = unreadFound ? found : null;
   }
 
   function render() {
@@ -83,24 +100,29 @@ export function mountMessages(store, actions, dialogs) {
       const conv = store.conversations.get(cid);
       const topics = store.topics.get(cid);
       const topic = store.view.topic !== null && topics ? topics.get(topicKey(store.view.topic)) : null;
-      unreadPending = store.view.topic === null ? (conv ? conv.unread || 0 : 0) : topic ? topic.unread || 0 : 0;
+      unreadCount = store.view.topic === null ? (conv ? conv.unread || 0 : 0) : topic ? topic.unread || 0 : 0;
+      newestAtOpen = null;
       firstUnread = null;
     }
     if (!timeline) {
-      list.replaceChildren(h("p", { class: "hint" }, t("messages.loading")));
+      const waiting = pendingHere().map((p) => renderMessage(store, actions, { ...p, pending: true }, ctx));
+      list.replaceChildren(h("p", { class: "hint" }, t("messages.loading")), ...waiting);
       return;
     }
-    if (unreadPending !== null) computeFirstUnread(timeline.ids);
+    if (unreadCount > 0) computeFirstUnread(timeline);
 
     const wasAtBottom = opening || atBottom();
     const anchor = wasAtBottom ? null : topVisible();
     const active = document.activeElement && list.contains(document.activeElement) ? document.activeElement : null;
 
-    const frag = document.createDocumentFragment();
+    // Each row has a key and a signature: an unchanged row keeps its element (focus, an edit in
+    // progress, what a screen reader already announced); only new or changed rows are inserted.
+    const rows = [];
+    const row = (key, sig, make) => rows.push({ key, sig, make });
     if (timeline.hasOlder) {
-      frag.append(h("button", { type: "button", class: "load-older", onclick: () => older() }, t("messages.load_older")));
+      row("older", "", () => h("button", { type: "button", class: "load-older", onclick: () => older() }, t("messages.load_older")));
     } else {
-      frag.append(h("p", { class: "history-start" }, t("messages.start")));
+      row("start", "", () => h("p", { class: "history-start" }, t("messages.start")));
     }
     let lastDay = null;
     let lastTopic = null;
@@ -110,28 +132,28 @@ export function mountMessages(store, actions, dialogs) {
     for (const msg of items) {
       const day = formatDay(new Date(msg.created_at));
       if (day !== lastDay) {
-        frag.append(h("div", { class: "day-divider", role: "separator" }, day));
+        row(`day:${day}`, "", () => h("div", { class: "day-divider", role: "separator" }, day));
         lastDay = day;
         lastTopic = null;
       }
-      const conv = store.conversations.get(msg.conversation);
+      const conv = store.lookup(msg.conversation);
       if (showTopics && msg.topic && topicKey(msg.topic) !== lastTopic && (!conv || conv.kind !== "direct")) {
-        frag.append(
-          h(
-            "div",
-            { class: "topic-divider" },
-            h("a", { href: `#/c/${msg.conversation}/t/${encodeURIComponent(msg.topic)}` }, msg.topic),
-          ),
+        const href = `#/c/${msg.conversation}/t/${encodeURIComponent(msg.topic)}`;
+        row(`topic:${msg.pending ? msg.nonce : msg.id}`, msg.topic, () =>
+          h("div", { class: "topic-divider" }, h("a", { href }, msg.topic)),
         );
         lastTopic = topicKey(msg.topic);
       }
       if (firstUnread !== null && msg.id === firstUnread) {
-        frag.append(h("div", { class: "unread-marker", id: "unread-marker", role: "separator" }, h("span", {}, t("messages.new"))));
+        row("unread", "", () =>
+          h("div", { class: "unread-marker", id: "unread-marker", role: "separator" }, h("span", {}, t("messages.new"))),
+        );
       }
-      frag.append(renderMessage(store, actions, msg, ctx));
+      const key = msg.pending ? `pending:${msg.nonce}` : `msg:${msg.id}`;
+      row(key, signature(msg), () => renderMessage(store, actions, msg, ctx));
     }
-    if (!items.length) frag.append(h("p", { class: "hint" }, t("messages.empty")));
-    list.replaceChildren(frag);
+    if (!items.length) row("empty", "", () => h("p", { class: "hint" }, t("messages.empty")));
+    reconcile(rows);
 
     if (active && active.id && document.getElementById(active.id)) document.getElementById(active.id).focus();
     if (store.view.focus && !focusDone) {
@@ -150,6 +172,42 @@ export function mountMessages(store, actions, dialogs) {
       if (el) list.scrollTop += el.getBoundingClientRect().top - anchor.top;
     }
     afterScroll();
+  }
+
+  function signature(msg) {
+    return JSON.stringify([
+      msg.version,
+      msg.html,
+      msg.body,
+      msg.edited_at,
+      msg.deleted,
+      msg.reactions,
+      msg.topic,
+      msg.state,
+      editing === msg.id,
+      store.users.get(msg.author)?.display_name,
+    ]);
+  }
+
+  function reconcile(rows) {
+    const next = new Map();
+    let cursor = list.firstChild;
+    for (const { key, sig, make } of rows) {
+      const known = rendered.get(key);
+      const el = known && known.sig === sig ? known.el : make();
+      next.set(key, { el, sig });
+      if (el === cursor) {
+        cursor = cursor.nextSibling;
+      } else {
+        list.insertBefore(el, cursor);
+      }
+    }
+    while (cursor) {
+      const after = cursor.nextSibling;
+      cursor.remove();
+      cursor = after;
+    }
+    rendered = next;
   }
 
   function topVisible() {
@@ -187,7 +245,7 @@ export function mountMessages(store, actions, dialogs) {
       const box = list.getBoundingClientRect();
       jump.hidden = rect.top >= box.top && rect.top <= box.bottom;
     } else {
-      jump.hidden = firstUnread === null;
+      jump.hidden = unreadCount === 0 || unreadFound;
     }
     if (timeline && timeline.hasOlder && list.scrollTop < NEAR_TOP_PX && !timeline.loadingOlder && list.scrollHeight > list.clientHeight) {
       older();
@@ -197,7 +255,7 @@ export function mountMessages(store, actions, dialogs) {
   jump.addEventListener("click", async () => {
     for (let i = 0; i < 20 && !document.getElementById("unread-marker"); i += 1) {
       const timeline = store.timeline(key());
-      if (!timeline || !timeline.hasOlder || firstUnread === null) break;
+      if (!timeline || !timeline.hasOlder || unreadFound) break;
       if (!(await actions.loadOlder())) break;
       await new Promise((resolve) => setTimeout(resolve, 0));
     }

@@ -18,8 +18,8 @@ export function mountSearch(store, actions) {
   document.getElementById("search-close").addEventListener("click", () => history.back());
 
   function groupName(hit) {
-    if (hit.conversation_name) return `${sigil(hit.conversation_kind)} ${hit.conversation_name}`;
-    return `${sigil("direct")} ${t("search.direct")}`;
+    if (hit.conversation_name) return [sigil(hit.conversation_kind), " ", hit.conversation_name];
+    return [sigil("direct"), " ", t("search.direct")];
   }
 
   function render() {

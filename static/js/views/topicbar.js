@@ -16,7 +16,8 @@ export function mountTopicBar(store, actions, dialogs) {
 
   function render() {
     const { conversation: cid, topic } = store.view;
-    const conv = cid ? store.conversations.get(cid) : null;
+    const conv = store.lookup(cid);
+    const joined = store.conversations.has(cid);
     if (!cid) return;
     if (conv && conv.kind === "direct") {
       replaceChildren(title, t("messages.direct"));
@@ -31,7 +32,7 @@ export function mountTopicBar(store, actions, dialogs) {
     const resolved = isResolved(name);
     const mode = (entry && entry.visibility) || "default";
     const parts = [h("span", { class: "topic-name" }, name)];
-    if (conv && !conv.archived) {
+    if (conv && joined && !conv.archived) {
       parts.push(
         h(
           "button",
@@ -45,7 +46,7 @@ export function mountTopicBar(store, actions, dialogs) {
         h("button", { type: "button", "data-action": "rename", onclick: () => dialogs.topic(cid, name) }, t("topic.rename_move")),
       );
     }
-    if (conv) {
+    if (conv && joined) {
       const select = h(
         "select",
         {

@@ -14,9 +14,12 @@ export function mountTopics(store) {
 
   function render() {
     const cid = store.view.conversation;
-    const conv = cid ? store.conversations.get(cid) || (store.directory || []).find((c) => c.id === cid) : null;
+    const conv = store.lookup(cid);
     pane.hidden = !conv || conv.kind === "direct";
-    if (pane.hidden) return;
+    if (pane.hidden) {
+      replaceChildren(root);
+      return;
+    }
     const topics = Array.from((store.topics.get(cid) || new Map()).values());
     topics.sort((a, b) => (b.last_message_id || 0) - (a.last_message_id || 0));
     const viewKey = store.view.topic === null ? null : topicKey(store.view.topic);
@@ -51,13 +54,9 @@ export function mountTopics(store) {
               h(
                 "span",
                 { class: "meta" },
-                [
-                  topic.last_at ? formatRelative(new Date(topic.last_at)) : null,
-                  topic.visibility === "muted" ? "🔕" : null,
-                  topic.visibility === "followed" ? "★" : null,
-                ]
-                  .filter(Boolean)
-                  .join(" · "),
+                topic.last_at ? formatRelative(new Date(topic.last_at)) : null,
+                topic.visibility === "muted" ? [" · ", h("span", { class: "icon icon-muted", title: t("topic.muted") })] : null,
+                topic.visibility === "followed" ? [" · ", h("span", { title: t("topic.followed") }, "★")] : null,
               ),
             ],
             label.join(", "),
