@@ -118,6 +118,11 @@ async def get_user(session: AsyncSession, user_id: int, *, for_update: bool = Fa
     return user
 
 
+async def has_users(session: AsyncSession) -> bool:
+    """Whether any account exists (a fresh install has none and asks for its first admin)."""
+    return await session.scalar(select(models.User.id).limit(1)) is not None
+
+
 async def get_user_by_name(session: AsyncSession, username: str) -> models.User | None:
     return await session.scalar(select(models.User).where(models.User.username == username.strip().lower()))
 

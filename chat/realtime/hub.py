@@ -241,9 +241,12 @@ class Hub:
         subject: int | None = header["subject"]
         extra: set[int] = set()
         if conv is not None and header["members"] is not None:
-            extra = self._table.apply(conv, set(header["members"]), event_id)
+            members = set(header["members"])
+            before = set(self._table.members(conv))
+            extra = self._table.apply(conv, members, event_id)
             if subject is not None:
                 extra.add(subject)
+            self._introduce(members - before, members)
         if header["kind"] == "user.role_changed" and subject is not None and header["role"]:
             role: str = header["role"]
             if self._role_events.get(subject, (0, ""))[0] < event_id:
@@ -309,6 +312,19 @@ class Hub:
     def _tell(self, changes: list[Change]) -> None:
         for user_id, online in changes:
             self._fan_out(self._peers_connected_here(user_id), presence_frame(user_id, online))
+
+    def _introduce(self, added: set[int], members: set[int]) -> None:
+        """New members and the conversation's online members learn each other's presence
+        (repeating an ``online`` a client already knows is harmless)."""
+        if not self._presence:
+            return
+        for user_id in added:
+            if user_id in self._conns:
+                for peer in sorted(members - {user_id}):
+                    if self.is_online(peer):
+                        self._fan_out([user_id], presence_frame(peer, True))
+            if self.is_online(user_id):
+                self._fan_out([m for m in members if m != user_id and m in self._conns], presence_frame(user_id, True))
 
     def _peers_connected_here(self, user_id: int) -> list[int]:
         peers: set[int] = set()

@@ -26,7 +26,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from chat.accounts.sessions import end_session
-from chat.channels.feed import latest_event_id
+from chat.accounts.users import has_users
 from chat.channels.policy import Actor
 from chat.errors import ChatError
 from chat.web import i18n
@@ -57,9 +57,9 @@ async def page_actor(request: Request) -> Auth | None:
 
 
 async def is_fresh_install(request: Request) -> bool:
-    """True while no account exists: the event log is empty until the first ``user.created``."""
+    """True while no account exists: the first visitor is asked to create the admin."""
     async with services(request).db.read() as session:
-        return await latest_event_id(session) == 0
+        return not await has_users(session)
 
 
 def language(request: Request) -> str:

@@ -271,6 +271,22 @@ async def test_presence_goes_to_users_who_share_a_conversation() -> None:
         await hub.close()
 
 
+async def test_joining_a_conversation_introduces_online_members_to_each_other() -> None:
+    hub = Hub(MemoryBroker())
+    await hub.start()
+    try:
+        alice, carol = join(hub, ALICE), join(hub, CAROL)  # they share no conversation yet
+        await settle()
+        assert alice.of_type("presence") == [] and carol.of_type("presence") == []
+        members = (*sorted(MEMBERSHIPS[1]), CAROL)
+        await hub.publish([make_event(60, "member.joined", conversation=1, subject=CAROL, members=members)])
+        await settle()
+        assert {"type": "presence", "user": ALICE, "status": "online"} in carol.of_type("presence")
+        assert alice.of_type("presence") == [{"type": "presence", "user": CAROL, "status": "online"}]
+    finally:
+        await hub.close()
+
+
 async def test_a_broker_gap_closes_every_socket_and_reloads_the_table() -> None:
     loads: list[int] = []
 
