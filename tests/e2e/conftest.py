@@ -25,7 +25,9 @@ expect.set_options(timeout=10_000)
 OpenAs = Callable[..., Page]
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: sync_playwright() runs an event loop in this thread for as long as it is
+# open, and the async tests collected after tests/e2e need the thread's loop free.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     if not os.environ.get("CHAT_TEST_BROWSER"):
         pytest.skip("needs CHAT_TEST_BROWSER (the path of Chromium)")
@@ -33,7 +35,7 @@ def playwright() -> Iterator[Playwright]:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     chromium = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
     yield chromium
