@@ -79,7 +79,9 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
         app,
         host=settings.host,
         port=settings.port,
-        ws_max_size=settings.ws_max_frame_bytes,
+        # twice Salon's own limit: a frame between the two gets a frame_too_large error frame,
+        # a bigger one is cut off by uvicorn with 1009
+        ws_max_size=settings.ws_max_frame_bytes * 2,
         ws_ping_interval=None,  # Salon runs its own heartbeat (hello.heartbeat_s)
         proxy_headers=True,
         log_level="info",

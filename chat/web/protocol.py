@@ -18,14 +18,9 @@ from chat.web.schema import parse, to_json
 
 FrameId = str | int
 
-# Close codes (docs/protocol.md)
-CLOSE_NORMAL = 1000
-CLOSE_HEARTBEAT = 4000  # no frame within the heartbeat window
-CLOSE_UNAUTHENTICATED = 4001  # session ended or token revoked while connected
-CLOSE_DEACTIVATED = 4003  # the account was deactivated
-CLOSE_SLOW_CONSUMER = 4008  # the client did not read fast enough; reconnect and resume
-CLOSE_TOO_LARGE = 1009  # a frame over the size limit
-CLOSE_SHUTDOWN = 1012  # the server is restarting; reconnect and resume
+# The one close code of the web layer (docs/protocol.md lists them all; the realtime
+# layer's codes, 1001 4003 4008 4009 …, live in chat.realtime.connection).
+CLOSE_HEARTBEAT = 4000  # no frame within two heartbeat intervals
 
 MAX_ID = 2**63 - 1  # ids and cursors beyond a PostgreSQL bigint cannot exist: out_of_range, not a server error
 _ID = limits(minimum=1, maximum=MAX_ID)

@@ -199,7 +199,7 @@ async def _next_message(ws: WebSocket, closing: asyncio.Future[None], idle: floa
     consumer, say: its close frame may wait behind a full buffer, but this socket is done and its
     connection slots are freed now). Raises ``TimeoutError`` after ``idle`` seconds of silence."""
     receiving: asyncio.Future[Message] = asyncio.ensure_future(ws.receive())
-    waiting: set[asyncio.Future[Any]] = {receiving}
+    waiting: set[asyncio.Future[Any]] = {receiving, closing}
     done, _ = await asyncio.wait(waiting, timeout=idle, return_when=asyncio.FIRST_COMPLETED)
     if receiving in done:
         return receiving.result()
