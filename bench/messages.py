@@ -2,23 +2,28 @@
 
     .venv/bin/python -m bench.messages [--backend sqlite|postgresql|both] [--messages 10000] [--history 100000]
 
-1. **Posting.** ``--messages`` posts through the domain action
+1. **Posting.** ``--messages`` posts (10,000 by default) through the domain action
    ``chat.channels.messages.post_message``, one ``db.transaction()`` per message
-   (exactly what the server does per post), from 1 and from 4 concurrent posters
-   (``--concurrency``), each a different member, into a fresh database. Reports
-   messages/s committed and the per-post latency each poster saw (including the
-   wait for the write lock).
-2. **History.** Builds a conversation whose topic ``archive`` holds ``--history``
-   messages, interleaved with 10 % as many in other topics, by posting through the
-   same action, ``--batch`` posts per transaction (realistic rows: rendered HTML,
-   revisions, ``message.posted`` events with a correct hash chain). Then pages
-   through the topic with ``chat.channels.history.list_messages`` (what
+   (exactly what the server does per post), into one fresh database per backend:
+   half from 1 poster, then half from 4 concurrent posters (``--concurrency 1,4``),
+   each poster a different member. Reports messages/s committed, the per-post
+   latency each poster saw (including the wait for the write lock), and this
+   process's CPU time per message.
+2. **History.** Fills a conversation whose topic ``archive`` holds ``--history``
+   messages, interleaved with 10 % as many in other topics: by default loaded in
+   bulk (``bench.bulk``: the rows the action writes, with rendered HTML, revisions
+   and ``message.posted`` events chained after the action's own posts), then checked
+   with ``chat.archive.audit.verify_log`` and against the shape of an event the
+   action wrote; ``--build action`` posts them through the action instead
+   (``--batch`` posts per transaction; slow). Then pages through the topic with
+   ``chat.channels.history.list_messages`` (what
    ``GET /api/v1/conversations/{id}/messages?topic=&before=&limit=50`` calls),
    newest page first, then ``before=`` the oldest id of each page down to the
    first message. Each page is timed as the API serves it minus HTTP: a read
    session, the query, and the JSON encoding (``to_json`` + ``json.dumps``).
-   Also times ``chat.channels.feed.events_since`` pages (``GET /api/v1/events?after=``)
-   at random cursors, and 1,000 more posts into the full topic.
+   Also times ``chat.channels.feed.events_since`` pages (``GET /api/v1/events?after=``,
+   limit 100) at random cursors, for a member of the channel and for a user who is
+   not in it, and ``--tail`` more posts into the full topic.
 
 No realtime hub is attached (``after_commit=None``): this measures the domain
 actions and the database, not fan-out (see ``bench/fanout``).
@@ -47,18 +52,14 @@ from bench.common import (
     DEFAULT_PG_URL,
     Latency,
     analyze,
-    fresh_schema,
     machine_info,
     machine_table,
     markdown_table,
     postgres_version,
-    sqlite_url,
     stopwatch,
 )
-from chat.accounts.users import actor_of, create_user
+from bench.workload import Bodies, Cast, make_cast, open_database, post_many
 from chat.archive.audit import verify_log
-from chat.channels.commands import CreateConversation
-from chat.channels.conversations import create_conversation, join_conversation
 from chat.channels.feed import events_since, latest_event_id
 from chat.channels.history import list_messages
 from chat.channels.message_commands import PostMessage
@@ -72,75 +73,6 @@ from chat.web.schema import to_json
 HISTORY_TOPIC = "archive"
 OTHER_TOPICS = [f"topic {i}" for i in range(20)]
 PAGE_SIZE = 50
-
-_WORDS = (
-    "the tender for Q3 needs a second review before we send it to the client and legal wants the "
-    "final figures by Friday please check the spreadsheet and the draft contract I moved the meeting "
-    "to Thursday afternoon because the supplier asked for more time on delivery dates budget invoice"
-).split()
-_LINKS = ("https://example.com/docs/q3", "https://intranet.example.org/wiki/Tender", "mailto:legal@example.com")
-
-
-# --- content -------------------------------------------------------------------------------
-
-
-class Bodies:
-    """Deterministic, varied markdown bodies: plain text, emphasis, code, links, lists, mentions."""
-
-    def __init__(self, seed: int, usernames: Sequence[str]) -> None:
-        self.rng = random.Random(seed)
-        self.usernames = list(usernames)
-
-    def __call__(self) -> str:
-        rng = self.rng
-        words = rng.choices(_WORDS, k=rng.randint(4, 60))
-        text = " ".join(words).capitalize() + "."
-        roll = rng.random()
-        if roll < 0.15:
-            text += f" See [the notes]({rng.choice(_LINKS)})."
-        elif roll < 0.25:
-            text += f" @{rng.choice(self.usernames)} can you have a look?"
-        elif roll < 0.32:
-            text = f"{text}\n\n```\nstatus = check({rng.randint(1, 999)})\n```"
-        elif roll < 0.40:
-            text = f"{text}\n\n- **first** item\n- second item with `code`\n- third"
-        elif roll < 0.45:
-            text = f"_{text}_"
-        return text
-
-
-# --- setup through the real actions ----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Cast:
-    owner: Actor
-    posters: list[Actor]
-    conversation_id: int
-
-
-async def make_cast(db: Database, posters: int) -> Cast:
-    """An admin who creates the public channel ``bench`` and ``posters`` members who join it."""
-    async with db.transaction() as session:
-        owner = actor_of(await create_user(session, username="owner", password="bench-password", role="admin"))
-    members: list[Actor] = []
-    for i in range(posters):
-        async with db.transaction() as session:
-            user = await create_user(session, username=f"poster{i}", password="bench-password", role="member")
-            members.append(actor_of(user))
-    async with db.transaction() as session:
-        info = await create_conversation(session, owner, CreateConversation(kind="public", name="bench"))
-    for actor in members:
-        async with db.transaction() as session:
-            await join_conversation(session, actor, info.id)
-    return Cast(owner, members, info.id)
-
-
-async def open_database(backend: str, workdir: Path, name: str, pg_url: str) -> Database:
-    url = sqlite_url(workdir, f"{name}.db") if backend == "sqlite" else pg_url
-    await fresh_schema(url)
-    return Database(url)
-
 
 # --- 1. posting ------------------------------------------------------------------------------
 
@@ -163,42 +95,24 @@ class PostResult:
         return self.cpu_seconds * 1000 / self.messages
 
 
-async def post_many(
-    db: Database, cast: Cast, total: int, concurrency: int, *, topics: Sequence[str], seed: int, tag: str
-) -> tuple[float, list[float]]:
-    """``total`` posts, one transaction each, from ``concurrency`` posters; (wall seconds, per-post seconds)."""
-    latencies: list[float] = []
-    share = [total // concurrency + (1 if i < total % concurrency else 0) for i in range(concurrency)]
-    loop = asyncio.get_running_loop()
-
-    async def poster(index: int, count: int) -> None:
-        actor = cast.posters[index]
-        bodies = Bodies(seed + index, [p.username for p in cast.posters])
-        rng = random.Random(seed * 31 + index)
-        for i in range(count):
-            cmd = PostMessage(body=bodies(), nonce=f"{tag}-{index}-{i}", topic=rng.choice(topics))
-            start = loop.time()
-            async with db.transaction() as session:
-                await post_message(session, actor, cast.conversation_id, cmd)
-            latencies.append(loop.time() - start)
-
-    with stopwatch() as wall:
-        await asyncio.gather(*(poster(i, n) for i, n in enumerate(share)))
-    return wall[0], latencies
-
-
-async def bench_posting(backend: str, workdir: Path, pg_url: str, total: int, concurrency: int) -> PostResult:
-    db = await open_database(backend, workdir, f"post-{concurrency}", pg_url)
+async def bench_posting(
+    backend: str, workdir: Path, pg_url: str, total: int, levels: Sequence[int]
+) -> list[PostResult]:
+    """``total`` posts into one fresh database, split evenly between the concurrency ``levels``, run in turn."""
+    db = await open_database(backend, workdir, "posting", pg_url)
+    results = []
     try:
-        cast = await make_cast(db, max(concurrency, 4))
-        cpu = time.process_time()
-        seconds, latencies = await post_many(
-            db, cast, total, concurrency, topics=OTHER_TOPICS, seed=concurrency, tag="p"
-        )
-        cpu = time.process_time() - cpu
-        return PostResult(backend, concurrency, total, seconds, cpu, Latency.of(latencies))
+        cast = await make_cast(db, max(*levels, 4))
+        for n, level in enumerate(levels):
+            count = total // len(levels) + (1 if n < total % len(levels) else 0)
+            cpu = time.process_time()
+            seconds, latencies = await post_many(db, cast, count, level, topics=OTHER_TOPICS, seed=level, tag=f"p{n}")
+            cpu = time.process_time() - cpu
+            results.append(PostResult(backend, level, count, seconds, cpu, Latency.of(latencies)))
+            print(f"posted {backend} x{level}: {results[-1].rate:,.0f} messages/s", flush=True)
     finally:
         await db.dispose()
+    return results
 
 
 # --- 2. history ------------------------------------------------------------------------------
@@ -208,12 +122,13 @@ async def bench_posting(backend: str, workdir: Path, pg_url: str, total: int, co
 class HistoryResult:
     backend: str
     messages: int  # in the paged topic
-    build_seconds: float
+    build_seconds: float  # loading and checking the rows
     pages: int
     paged: int  # messages seen while paging
     query: Latency  # read session + list_messages
     page: Latency  # … + JSON encoding
-    events: Latency  # events_since pages of 100
+    events: Latency  # events_since pages of 100, a member of the busy channel
+    events_outsider: Latency  # … someone who sees almost none of its events
     tail_rate: float  # posts/s into the full topic
     tail_latency: Latency
 
@@ -329,11 +244,14 @@ async def bench_history(
         with stopwatch() as built:
             checked = await build_history(db, cast, total, build=build, batch=batch)
         print(f"history {backend}: {checked}", flush=True)
-        if do_analyze:
-            await analyze(db.url)
+        if do_analyze and backend == "postgresql":
+            await analyze(db.url)  # what autovacuum does after a load; SQLite servers never run ANALYZE
         reader = cast.posters[0]
         pages, seen, queries, page_times = await page_history(db, reader, cast.conversation_id)
+        if seen != total + 1:  # + the reference post
+            raise SystemExit(f"paging saw {seen:,} messages, expected {total + 1:,}")
         events = await sample_events(db, reader, 200)
+        events_outsider = await sample_events(db, cast.outsider, 50)
         tail_seconds, tail_latencies = await post_many(db, cast, tail, 1, topics=[HISTORY_TOPIC], seed=99, tag="t")
         return HistoryResult(
             backend,
@@ -344,6 +262,7 @@ async def bench_history(
             Latency.of(queries),
             Latency.of(page_times),
             Latency.of(events),
+            Latency.of(events_outsider),
             tail / tail_seconds if tail else float("nan"),
             Latency.of(tail_latencies),
         )
@@ -356,39 +275,45 @@ async def bench_history(
 
 def posting_table(results: Sequence[PostResult]) -> str:
     return markdown_table(
-        ["backend", "posters", "messages", "seconds", "messages/s", "post p50 ms", "post p99 ms"],
-        [(r.backend, r.concurrency, r.messages, r.seconds, r.rate, r.latency.p50, r.latency.p99) for r in results],
+        ["backend", "posters", "messages", "seconds", "messages/s", "post p50 ms", "post p99 ms", "client CPU ms/msg"],
+        [
+            (r.backend, r.concurrency, r.messages, r.seconds, r.rate, r.latency.p50, r.latency.p99, r.cpu_ms)
+            for r in results
+        ],
     )
 
 
 def history_table(results: Sequence[HistoryResult]) -> str:
     return markdown_table(
+        ["backend", "topic size", "pages", "query p50 ms", "query p99 ms", "page+JSON p50 ms", "page+JSON p99 ms"],
+        [(r.backend, r.messages, r.pages, r.query.p50, r.query.p99, r.page.p50, r.page.p99) for r in results],
+    )
+
+
+def more_table(results: Sequence[HistoryResult]) -> str:
+    return markdown_table(
         [
             "backend",
-            "topic size",
-            "build s",
-            "pages",
-            "query p50 ms",
-            "query p99 ms",
-            "page+JSON p50 ms",
-            "page+JSON p99 ms",
+            "load + verify s",
             "events p50 ms",
             "events p99 ms",
+            "events, outsider p50 ms",
+            "events, outsider p99 ms",
             "posts/s into full topic",
+            "post p50 ms",
+            "post p99 ms",
         ],
         [
             (
                 r.backend,
-                r.messages,
                 r.build_seconds,
-                r.pages,
-                r.query.p50,
-                r.query.p99,
-                r.page.p50,
-                r.page.p99,
                 r.events.p50,
                 r.events.p99,
+                r.events_outsider.p50,
+                r.events_outsider.p99,
                 r.tail_rate,
+                r.tail_latency.p50,
+                r.tail_latency.p99,
             )
             for r in results
         ],
@@ -398,18 +323,20 @@ def history_table(results: Sequence[HistoryResult]) -> str:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.messages", description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=[*BACKENDS, "both"], default="both")
-    parser.add_argument("--messages", type=int, default=10_000, help="posts per posting run (default 10,000)")
+    parser.add_argument(
+        "--messages", type=int, default=10_000, help="posts per backend, split between the concurrency levels"
+    )
     parser.add_argument("--concurrency", default="1,4", help="concurrent posters per run, comma-separated")
     parser.add_argument("--history", type=int, default=100_000, help="messages in the paged topic (0: skip)")
     parser.add_argument(
         "--build", choices=["bulk", "action"], default="bulk", help="load the history in bulk, or post it (slow)"
     )
     parser.add_argument("--batch", type=int, default=1000, help="posts per transaction with --build action")
-    parser.add_argument("--tail", type=int, default=1000, help="posts into the full topic after paging")
+    parser.add_argument("--tail", type=int, default=500, help="posts into the full topic after paging")
     parser.add_argument(
         "--pg-url", default=os.environ.get("CHAT_BENCH_DATABASE_URL", DEFAULT_PG_URL), help="its schema is DROPPED"
     )
-    parser.add_argument("--no-analyze", action="store_true", help="skip ANALYZE after building the history")
+    parser.add_argument("--no-analyze", action="store_true", help="skip ANALYZE (PostgreSQL) after the load")
     return parser.parse_args(argv)
 
 
@@ -424,10 +351,7 @@ async def run(args: argparse.Namespace) -> None:
         workdir = Path(tmp)
         for backend in backends:
             if args.messages:
-                for level in levels:
-                    result = await bench_posting(backend, workdir, args.pg_url, args.messages, level)
-                    print(f"posted {backend} x{level}: {result.rate:,.0f} messages/s", flush=True)
-                    posted.append(result)
+                posted += await bench_posting(backend, workdir, args.pg_url, args.messages, levels)
             if args.history:
                 result_h = await bench_history(
                     backend,
@@ -451,6 +375,8 @@ async def run(args: argparse.Namespace) -> None:
     if histories:
         print(f"\n### History (topic of {args.history:,} messages, pages of {PAGE_SIZE})\n")
         print(history_table(histories))
+        print("\n### Events feed pages (limit 100, random cursors) and posting into the full topic\n")
+        print(more_table(histories))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
