@@ -270,15 +270,33 @@ async def access_conversation(
     appending any event, as every action does, so locks are always taken in the
     same order: conversation row, then the event lock.
     """
-    query = select(models.Conversation).where(models.Conversation.id == conversation_id)
     if lock:
-        # FOR NO KEY UPDATE: serialises membership and settings changes without
-        # blocking inserts that merely reference the row (messages, memberships).
-        query = query.with_for_update(key_share=True).execution_options(populate_existing=True)
-    conversation = (await session.execute(query)).scalar_one_or_none()
-    if conversation is None:
-        raise conversation_not_found()
-    membership = await session.get(models.Membership, (conversation.id, actor.id), populate_existing=True)
+        # FOR NO KEY UPDATE: serialises membership and settings changes without blocking
+        # inserts that merely reference the row (messages, memberships). The membership is
+        # read after the lock is held, so a concurrent join or leave is seen.
+        locked = (
+            select(models.Conversation)
+            .where(models.Conversation.id == conversation_id)
+            .with_for_update(key_share=True)
+            .execution_options(populate_existing=True)
+        )
+        conversation = (await session.execute(locked)).scalar_one_or_none()
+        if conversation is None:
+            raise conversation_not_found()
+        membership = await session.get(models.Membership, (conversation.id, actor.id), populate_existing=True)
+    else:
+        # one statement on the hot path (every post, every read)
+        mine = (models.Membership.conversation_id == models.Conversation.id) & (models.Membership.user_id == actor.id)
+        joined = (
+            select(models.Conversation, models.Membership)
+            .outerjoin(models.Membership, mine)
+            .where(models.Conversation.id == conversation_id)
+            .execution_options(populate_existing=True)
+        )
+        row = (await session.execute(joined)).one_or_none()
+        if row is None:
+            raise conversation_not_found()
+        conversation, membership = row
     if not can_view(actor, conversation.kind, membership is not None):  # type: ignore[arg-type]
         raise conversation_not_found()
     return ConversationAccess(conversation, membership)
