@@ -35,9 +35,10 @@ export class Actions extends ManageActions {
       setTimeout(async () => {
         this.refreshing.delete(cid);
         try {
+          const since = this.store.editsOf(cid);
           const list = await api.get("/conversations");
           const fresh = (list.conversations || []).find((c) => c.id === cid);
-          if (fresh) this.store.upsertConversation(fresh);
+          if (fresh) this.store.upsertConversation(fresh, since);
           const conv = this.store.conversations.get(cid);
           if (conv && conv.kind !== "direct" && this.store.topics.has(cid)) await this.loadTopics(cid);
           if (conv && !conv.unread) this.store.mentioned.delete(cid);

@@ -175,12 +175,14 @@ function onConversationUpdated(store, ev) {
     if (!target) continue;
     for (const [field, change] of Object.entries(changes)) target[field] = change && "new" in change ? change.new : change;
   }
+  store.touch(ev.conversation);
   store.changed("sidebar", "header", "browser", "compose");
 }
 
 function onStar(store, ev) {
   const conv = store.conversations.get(ev.data.conversation);
   if (conv) conv.starred = Boolean(ev.data.starred);
+  store.touch(ev.data.conversation);
   store.changed("sidebar", "header");
 }
 

@@ -17,8 +17,9 @@ export class ManageActions {
 
   async refreshConversation(cid) {
     try {
+      const since = this.store.editsOf(cid);
       const conv = await api.get(`/conversations/${cid}`);
-      this.store.upsertConversation(conv);
+      this.store.upsertConversation(conv, since);
       if (conv.joined) this.refreshUnread(cid);
     } catch (err) {
       if (err.status === 404) {
@@ -60,6 +61,7 @@ export class ManageActions {
     await api.put(`/conversations/${cid}/star`, { starred });
     const conv = this.store.conversations.get(cid);
     if (conv) conv.starred = starred;
+    this.store.touch(cid);
     this.store.changed("sidebar", "header");
   }
 

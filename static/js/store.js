@@ -24,6 +24,9 @@ export class Store extends EventTarget {
     this.presence = new Map(); // user id -> "active" | "idle" | "offline"
     this.lastSeq = new Map(); // conversation id -> last seq folded
     this.mentioned = new Set(); // conversation ids with an unread mention seen live
+    // conversation id -> count of changes made here (events, own actions). A snapshot fetched
+    // from the REST API before such a change must not undo it: see upsertConversation.
+    this.edits = new Map();
     this.connection = { state: "connecting", retryInMs: 0 };
     this.view = { conversation: null, topic: null, focus: null, search: null };
     this.searchState = { query: "", hits: [], loading: false, error: null, hasMore: false, nextBefore: null };
@@ -60,8 +63,25 @@ export class Store extends EventTarget {
     this.changed("sidebar", "header");
   }
 
-  upsertConversation(raw) {
-    const conv = normConversation({ ...(this.conversations.get(raw.id) || {}), ...raw });
+  // Note a change to a conversation's state that did not come from a snapshot.
+  touch(cid) {
+    this.edits.set(cid, (this.edits.get(cid) || 0) + 1);
+  }
+
+  editsOf(cid) {
+    return this.edits.get(cid) || 0;
+  }
+
+  // ``since``: editsOf(cid) when the snapshot was requested. If the conversation changed
+  // meanwhile, only the server-computed counts are taken from the (older) snapshot.
+  upsertConversation(raw, since = null) {
+    const known = this.conversations.get(raw.id) || this.previews.get(raw.id);
+    let fresh = raw;
+    if (known && since !== null && since !== this.editsOf(raw.id)) {
+      const { unread, unread_topics, unread_mentions } = raw;
+      fresh = { id: raw.id, unread, unread_topics, unread_mentions };
+    }
+    const conv = normConversation({ ...(known || {}), ...fresh });
     if (conv.joined) {
       this.conversations.set(conv.id, conv);
       this.previews.delete(conv.id);
