@@ -38,7 +38,10 @@ export class Actions extends ManageActions {
           const since = this.store.editsOf(cid);
           const list = await api.get("/conversations");
           const fresh = (list.conversations || []).find((c) => c.id === cid);
-          if (fresh) this.store.upsertConversation(fresh, since);
+          if (fresh && this.store.upsertConversation(fresh, since) === null) {
+            this.refreshUnread(cid); // changed while the snapshot was on its way: fetch a newer one
+            return;
+          }
           const conv = this.store.conversations.get(cid);
           if (conv && conv.kind !== "direct" && this.store.topics.has(cid)) await this.loadTopics(cid);
           if (conv && !conv.unread) this.store.mentioned.delete(cid);

@@ -31,12 +31,18 @@ function onPosted(store, ev, follow) {
     if (!known) topic.message_count = (topic.message_count || 0) + 1;
     topics.set(key, topic);
   }
+  if (!conv && !known) {
+    // a message in a conversation this page does not know yet (a new direct message whose
+    // snapshot is still on its way): fetch it, with its unread count, after this message
+    follow.push({ type: "unread", conversation: msg.conversation });
+  }
   if (known || msg.author === store.me.id || !conv) {
     store.changed("topics", "sidebar");
     return;
   }
   const muted = topics && topics.get(key) && topics.get(key).visibility === "muted";
   if (!muted) conv.unread = (conv.unread || 0) + 1;
+  store.touch(conv.id);
   if (topics && topics.get(key)) topics.get(key).unread = (topics.get(key).unread || 0) + 1;
   const mentioned = store.isMentioned(msg);
   if (mentioned) store.mentioned.add(conv.id);

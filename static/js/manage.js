@@ -19,7 +19,10 @@ export class ManageActions {
     try {
       const since = this.store.editsOf(cid);
       const conv = await api.get(`/conversations/${cid}`);
-      this.store.upsertConversation(conv, since);
+      if (this.store.upsertConversation(conv, since) === null) {
+        this.refreshUnread(cid); // changed while the snapshot was on its way: fetch a newer one
+        return;
+      }
       if (conv.joined) this.refreshUnread(cid);
     } catch (err) {
       if (err.status === 404) {

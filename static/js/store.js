@@ -72,15 +72,13 @@ export class Store extends EventTarget {
     return this.edits.get(cid) || 0;
   }
 
-  // ``since``: editsOf(cid) when the snapshot was requested. If the conversation changed
-  // meanwhile, only the server-computed counts are taken from the (older) snapshot.
+  // ``since``: editsOf(cid) when the snapshot was requested. If the conversation changed here
+  // meanwhile (an event, an own action), the snapshot is older than what the page shows: it is
+  // not applied, and null tells the caller to fetch again once things are quiet.
   upsertConversation(raw, since = null) {
     const known = this.conversations.get(raw.id) || this.previews.get(raw.id);
-    let fresh = raw;
-    if (known && since !== null && since !== this.editsOf(raw.id)) {
-      const { unread, unread_topics, unread_mentions } = raw;
-      fresh = { id: raw.id, unread, unread_topics, unread_mentions };
-    }
+    if (known && since !== null && since !== this.editsOf(raw.id)) return null;
+    const fresh = raw;
     const conv = normConversation({ ...(known || {}), ...fresh });
     if (conv.joined) {
       this.conversations.set(conv.id, conv);
