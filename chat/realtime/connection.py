@@ -135,6 +135,15 @@ class Connection:
             return False
         return True
 
+    def offer_if_room(self, data: bytes) -> bool:
+        """Queue a best-effort frame (typing, presence) only while the queue is at most half
+        full; otherwise drop it. Never closes the connection: such frames are never stored,
+        so losing one costs nothing that matters, and events keep the room they need."""
+        if self.closed or self._queue.qsize() * 2 >= self._queue.maxsize:
+            return False
+        self._queue.put_nowait(data)
+        return True
+
     def send_now(self, frame: bytes | Mapping[str, Any]) -> bool:
         """Queue a direct reply (ack, error, hello…) behind what is already queued, so
         the client sees frames in the order the server produced them. Never waits;

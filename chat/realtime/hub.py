@@ -225,7 +225,7 @@ class Hub:
             self._on_event(header, frame)
         elif kind == "ephemeral":
             members = self._table.members(header["conversation"])
-            self._fan_out([u for u in self._connected(members) if u != header["except"]], frame)
+            self._fan_out_ephemeral([u for u in self._connected(members) if u != header["except"]], frame)
         elif kind == "presence":
             now = asyncio.get_running_loop().time()
             self._tell(self._online.mark(header["node"], header["user"], header["online"], now=now))
@@ -281,6 +281,13 @@ class Hub:
             for conn in list(self._conns.get(user_id, ())):
                 conn.offer(frame)  # a full queue closes that socket and detaches it; never waits
 
+    def _fan_out_ephemeral(self, users: Iterable[int], frame: bytes) -> None:
+        """Typing and presence are best effort: a busy socket skips them rather than being closed
+        (500 people connecting at once would otherwise flood each other's queues with presence)."""
+        for user_id in users:
+            for conn in list(self._conns.get(user_id, ())):
+                conn.offer_if_room(frame)
+
     def _connected(self, users: set[int] | frozenset[int]) -> list[int]:
         if len(users) <= len(self._conns):
             return [u for u in users if u in self._conns]
@@ -311,7 +318,7 @@ class Hub:
 
     def _tell(self, changes: list[Change]) -> None:
         for user_id, online in changes:
-            self._fan_out(self._peers_connected_here(user_id), presence_frame(user_id, online))
+            self._fan_out_ephemeral(self._peers_connected_here(user_id), presence_frame(user_id, online))
 
     def _introduce(self, added: set[int], members: set[int]) -> None:
         """New members and the conversation's online members learn each other's presence
@@ -322,9 +329,10 @@ class Hub:
             if user_id in self._conns:
                 for peer in sorted(members - {user_id}):
                     if self.is_online(peer):
-                        self._fan_out([user_id], presence_frame(peer, True))
+                        self._fan_out_ephemeral([user_id], presence_frame(peer, True))
             if self.is_online(user_id):
-                self._fan_out([m for m in members if m != user_id and m in self._conns], presence_frame(user_id, True))
+                peers = [m for m in members if m != user_id and m in self._conns]
+                self._fan_out_ephemeral(peers, presence_frame(user_id, True))
 
     def _peers_connected_here(self, user_id: int) -> list[int]:
         peers: set[int] = set()

@@ -287,6 +287,27 @@ async def test_joining_a_conversation_introduces_online_members_to_each_other() 
         await hub.close()
 
 
+async def test_presence_and_typing_never_close_a_busy_socket() -> None:
+    hub = Hub(MemoryBroker())
+    await hub.start()
+    try:
+        slow = join(hub, BOB, queue_size=4, stuck=True)  # reads nothing: its queue fills up
+        await settle()
+        for _ in range(20):  # alice's tabs come and go, and she types: a flood of ephemeral frames
+            tab = join(hub, ALICE)
+            await hub.send_ephemeral(1, {"type": "typing", "conversation": 1, "user": ALICE}, except_user=ALICE)
+            await settle()
+            tab.conn.close_soon(1000)
+            await settle()
+        assert slow.closed_with is None and not slow.conn.closed
+        # an event still gets its place, and an event that does not fit closes the socket as before
+        await hub.publish([make_event(i) for i in range(1, 8)])
+        await settle()
+        assert slow.closed_with is not None and slow.closed_with[0] == 4008
+    finally:
+        await hub.close()
+
+
 async def test_a_broker_gap_closes_every_socket_and_reloads_the_table() -> None:
     loads: list[int] = []
 
