@@ -246,3 +246,14 @@ def message_event_data(out: MessageOut) -> dict[str, Any]:
 def message_event_body(out: MessageOut) -> dict[str, Any]:
     """The erasable part of a message event: its text, HTML and meeting links."""
     return {"body": out.body, "html": out.html, "meetings": plain(out.meetings)}
+
+
+async def display_topic(session: AsyncSession, conversation_id: int, key: str) -> str | None:
+    """The display form of an existing topic (its first spelling), if any."""
+    first = (
+        select(models.Message.topic)
+        .where(models.Message.conversation_id == conversation_id, models.Message.topic_key == key)
+        .order_by(models.Message.id)
+        .limit(1)
+    )
+    return (await session.execute(first)).scalar_one_or_none()

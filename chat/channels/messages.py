@@ -53,6 +53,7 @@ from chat.channels.message_views import (
     MessageOut,
     ReactionSummary,
     access_message,
+    display_topic,
     load_reactions,
     message_event_body,
     message_event_data,
@@ -114,7 +115,7 @@ async def post_message(
         body = check_body(meet_body(title, new_meeting_url(meeting_base)), max_chars)
     key = topic_key(topic)
     if topic:
-        topic = await _display_topic(session, conversation_id, key) or topic
+        topic = await display_topic(session, conversation_id, key) or topic
     rendered = await render_for(session, conversation_id, body)
     now = models.utcnow()
     row = models.Message(
@@ -177,17 +178,6 @@ def _check_topic(access: ConversationAccess, topic: str) -> str:
     if not topic:
         raise Invalid("topic_required", "a message in a channel or group needs a topic (1 to 60 characters)")
     return topic
-
-
-async def _display_topic(session: AsyncSession, conversation_id: int, key: str) -> str | None:
-    """The display form of an existing topic (its first spelling), if any."""
-    first = (
-        select(models.Message.topic)
-        .where(models.Message.conversation_id == conversation_id, models.Message.topic_key == key)
-        .order_by(models.Message.id)
-        .limit(1)
-    )
-    return (await session.execute(first)).scalar_one_or_none()
 
 
 async def _replay(

@@ -49,7 +49,7 @@ from chat.channels.message_commands import (
     topic_key,
     unresolved_name,
 )
-from chat.channels.message_views import message_not_found
+from chat.channels.message_views import display_topic, message_not_found
 from chat.channels.policy import (
     Actor,
     ConversationAccess,
@@ -134,7 +134,7 @@ async def update_topic(session: AsyncSession, actor: Actor, conversation_id: int
     if not moving and name == current:
         return TopicUpdated(conversation_id, current, conversation_id, current, is_resolved(current), [], False)
     if moving or new_key != key:
-        name = await _display_topic(session, target_id, new_key) or name
+        name = await display_topic(session, target_id, new_key) or name
     where = _scope_clause(conversation_id, key, scope, cmd.message_id)
     now = models.utcnow()
     await session.execute(
@@ -236,16 +236,6 @@ def _authorize(
     raise Forbidden("not_allowed", "only the topic's participants and moderators may rename it")
 
 
-async def _display_topic(session: AsyncSession, conversation_id: int, key: str) -> str | None:
-    first = (
-        select(models.Message.topic)
-        .where(models.Message.conversation_id == conversation_id, models.Message.topic_key == key)
-        .order_by(models.Message.id)
-        .limit(1)
-    )
-    return (await session.execute(first)).scalar_one_or_none()
-
-
 async def _move_topic_states(session: AsyncSession, source: int, key: str, target: int, new_key: str) -> None:
     """Carry each user's mute/follow choice to the topic's new place (an existing choice there wins)."""
     ts = models.TopicState
@@ -277,7 +267,7 @@ async def set_topic_visibility(
         raise no_topics()
     name = check_topic_name(topic)
     key = topic_key(name)
-    name = await _display_topic(session, conversation_id, key) or name
+    name = await display_topic(session, conversation_id, key) or name
     state = await session.get(models.TopicState, (actor.id, conversation_id, key))
     before = state.mode if state is not None else "default"
     if before == cmd.mode:
