@@ -181,8 +181,9 @@ async def test_every_example_works_against_a_real_server(
     live: Live, db: Database, cast: Cast, connect: Connector
 ) -> None:
     general = await channel(db, cast.alice, "general", members=[cast.bob, cast.carol])
-    carol = await connect(cast.carol)
     bob = await connect(cast.bob)
+    carol = await connect(cast.carol)  # after bob, so that bob is told carol came online
+    await bob.wait_for(lambda f: f["type"] == "presence")
     real: dict[str, list[Frame]] = {"hello": [bob.hello], "presence": [f for f in bob.log if f["type"] == "presence"]}
     problems: list[str] = []
     for example in examples():

@@ -120,8 +120,9 @@ async def _serve(ws: WebSocket, svc: Services, hub: Hub, actor: Actor) -> None:
         if not hub.attach(conn, user_id=actor.id, role=actor.role, conversation_ids=conversations, as_of=as_of):
             return
         conn.send_now(protocol.hello(_user_json(actor), as_of, settings.heartbeat_s).encode())
-        for user_id in sorted(hub.online_peers(actor.id)):
-            conn.send_now({"type": "presence", "user": user_id, "status": "online"})
+        peers = sorted(hub.online_peers(actor.id))
+        if peers:  # one snapshot frame: one frame per peer would fill the queue of a big team
+            conn.send_now({"type": "presence", "users": [{"user": u, "status": "online"} for u in peers]})
         last = await _replay(svc, conn, actor, as_of)
         conn.release(last)
         await _read_loop(ws, svc, hub, conn, actor)
