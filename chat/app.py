@@ -9,9 +9,11 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
+import uvicorn
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
+from starlette.types import ASGIApp
 
 from chat.channels.feed import latest_event_id
 from chat.channels.queries import all_memberships
@@ -52,12 +54,39 @@ def create_app(settings: Settings, *, migrate: bool = False) -> Starlette:
             await hub.close()
             await db.dispose()
 
-    app = Starlette(
+    app = SalonApp(
         debug=settings.debug,
         routes=build_routes(),
-        middleware=[Middleware(SecurityHeadersMiddleware)],
         exception_handlers=dict(EXCEPTION_HANDLERS),
         lifespan=lifespan,
     )
     app.state.services = services
     return app
+
+
+class SalonApp(Starlette):
+    """Starlette with the security headers outside everything, 500 pages included.
+
+    Starlette puts ``ServerErrorMiddleware`` outermost, so a middleware added the usual way
+    never sees the 500 it sends; wrapping the whole stack puts the headers on every response.
+    """
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeadersMiddleware(super().build_middleware_stack())
+
+
+def server_config(app: ASGIApp, settings: Settings, **overrides: Any) -> uvicorn.Config:
+    """The uvicorn configuration ``chat serve`` runs with (tests pass ``port``/``log_level``)."""
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        # twice Salon's own limit: a frame between the two gets a frame_too_large error frame,
+        # a bigger one is cut off by uvicorn with 1009
+        "ws_max_size": settings.ws_max_frame_bytes * 2,
+        "ws_ping_interval": None,  # Salon runs its own heartbeat (hello.heartbeat_s)
+        "proxy_headers": True,
+        "log_level": "info",
+        "lifespan": "on",
+    }
+    options.update(overrides)
+    return uvicorn.Config(app, **options)

@@ -70,22 +70,12 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
     """Run the server (UI, API and websocket on one port); migrates the database first."""
     import uvicorn
 
-    from chat.app import create_app
+    from chat.app import create_app, server_config
 
     settings = load_settings(host=host, port=port, data_dir=data_dir)
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     app = create_app(settings, migrate=True)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        # twice Salon's own limit: a frame between the two gets a frame_too_large error frame,
-        # a bigger one is cut off by uvicorn with 1009
-        ws_max_size=settings.ws_max_frame_bytes * 2,
-        ws_ping_interval=None,  # Salon runs its own heartbeat (hello.heartbeat_s)
-        proxy_headers=True,
-        log_level="info",
-    )
+    uvicorn.Server(server_config(app, settings)).run()
 
 
 @main.command()

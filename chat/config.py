@@ -33,6 +33,9 @@ class Settings:
     port: int = 8000
     public_origin: str = ""  # e.g. https://chat.example.com; empty: the request's own origin
     allowed_origins: tuple[str, ...] = ()  # extra origins allowed for browser websockets
+    allowed_hosts: tuple[str, ...] = ()  # Host headers accepted besides loopback and public_origin's
+    header_timeout_s: int = 10  # a client must send its request headers within this many seconds
+    max_connections: int = 1000  # open HTTP + websocket connections per server process
     # accounts
     registration_mode: RegistrationMode = "open"
     invite_policy: InvitePolicy = "members"  # who may invite to private groups
@@ -66,6 +69,8 @@ class Settings:
             raise SettingsError("port must be between 1 and 65535")
         for name in (
             "session_days",
+            "header_timeout_s",
+            "max_connections",
             "ws_max_frame_bytes",
             "ws_queue_size",
             "heartbeat_s",

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.applications import Starlette
 
 from chat.accounts.tokens import issue_token
-from chat.app import create_app
+from chat.app import create_app, server_config
 from chat.channels.policy import Actor
 from chat.config import Settings
 from chat.store.db import Database
@@ -156,15 +156,7 @@ async def live(app: Starlette) -> AsyncIterator[Live]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        ws_max_size=settings.ws_max_frame_bytes * 2,
-        ws_ping_interval=None,
-        log_level="warning",
-        lifespan="on",
-    )
+    config = server_config(app, settings, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
