@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 CHAT = ROOT / "chat"
 
-README_RUN = "python3 -m venv .venv && .venv/bin/pip install -e '.[dev]' && .venv/bin/chat serve"
-README_TEST = "python3 -m venv .venv && .venv/bin/pip install -e '.[dev]' && .venv/bin/pytest"
+README_RUN = "python3 -m venv .venv && .venv/bin/pip install -c requirements/runtime.txt -e . && .venv/bin/chat serve"
+README_TEST = "python3 -m venv .venv && .venv/bin/pip install -c requirements/lock.txt -e '.[dev]' && .venv/bin/pytest"
 
 
 def read(name: str) -> str:

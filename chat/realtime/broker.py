@@ -240,7 +240,7 @@ class RedisBroker:
                 first_attempt.set()
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
                 with contextlib.suppress(Exception):
                     await client.aclose()
             await asyncio.sleep(backoff)
