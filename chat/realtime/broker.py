@@ -7,11 +7,15 @@ A broker is chosen by URL (:func:`broker_from_url`):
   pub/sub on one channel, so several server processes sharing a database see
   each other's events.
 
-Delivery is **at-most-once** by design. Payloads published while Redis is
-unreachable are dropped, and when the subscriber reconnects the broker calls
-the ``on_gap`` callback: the hub then asks its clients to resume from the event
-log, which is where reliability lives. A broker never raises into the
+Delivery is **at-most-once** by design. A process always delivers its own
+payloads to its own subscribers directly, Redis or not, so same-process delivery
+goes on while Redis is down. Payloads for the other processes published while
+Redis is unreachable are dropped, and when the subscriber reconnects the broker
+calls the ``on_gap`` callback: the hub then asks its clients to resume from the
+event log, which is where reliability lives. A broker never raises into the
 publisher (the caller is an after-commit hook) and never crashes the server.
+``connected`` says whether payloads currently reach the other processes (the
+``/health`` endpoint reports it).
 
 Payloads from one process arrive in the order ``publish`` was called.
 """
@@ -32,9 +36,11 @@ from redis.backoff import NoBackoff
 
 log = logging.getLogger(__name__)
 
-# RedisBroker frames every pub/sub message with one tag byte.
-_PAYLOAD = b"m"  # followed by the published payload
-_GAP = b"g"  # a publisher dropped payloads: subscribers must treat it like a lost connection
+# RedisBroker frames every pub/sub message with one tag byte and the publishing broker's origin
+# (_ORIGIN_BYTES bytes), so a process skips its own messages: it delivered them directly.
+_PAYLOAD = b"m"  # followed by the origin and the published payload
+_GAP = b"g"  # followed by the origin: that publisher dropped payloads; treat it like a lost connection
+_ORIGIN_BYTES = 12
 
 OnMessage = Callable[[bytes], None]
 OnGap = Callable[[], None]
@@ -56,6 +62,10 @@ class Broker(Protocol):
 
     async def close(self) -> None:
         """Stop delivering and release connections. Idempotent."""
+
+    @property
+    def connected(self) -> bool:
+        """True while payloads reach every process (always, in one process)."""
 
 
 def broker_from_url(url: str, *, channel: str | None = None) -> Broker:
@@ -119,12 +129,17 @@ class MemoryBroker:
     async def close(self) -> None:
         self._open = False
 
+    @property
+    def connected(self) -> bool:
+        return self._open
+
 
 class RedisBroker:
     """Redis pub/sub on one channel, with one publishing and one subscribing connection.
 
-    ``publish`` only appends to a bounded in-memory queue that a sender task drains
-    into ``PUBLISH``, so a commit never waits for Redis. The listener task owns its
+    ``publish`` delivers to this process's subscribers at once, then appends to a
+    bounded in-memory queue that a sender task drains into ``PUBLISH``, so a commit
+    never waits for Redis; the listener skips the messages this broker published. The listener task owns its
     reconnect loop (exponential backoff, ``min_backoff_s`` to ``max_backoff_s``); the
     client library's own silent retries are disabled so that every reconnection is
     seen, and reported to subscribers through ``on_gap``. A ping every ``ping_s``
@@ -147,6 +162,7 @@ class RedisBroker:
         self.channel = channel
         # CLIENT LIST shows which process a connection belongs to: <client_name>:sub and :pub.
         self.client_name = f"salon-{uuid.uuid4().hex[:12]}"
+        self._origin = self.client_name.removeprefix("salon-").encode()  # _ORIGIN_BYTES long
         self._ping_s = ping_s
         self._min_backoff = min_backoff_s
         self._max_backoff = max_backoff_s
@@ -155,7 +171,7 @@ class RedisBroker:
         self._dropped = 0
         self._lost = False  # payloads were dropped: send a gap notice before the next one
         self._tasks: list[asyncio.Task[None]] = []
-        self._subscribed = asyncio.Event()
+        self._listening = False  # subscribed right now
         self._open = False
 
     def subscribe(self, on_message: OnMessage, on_gap: OnGap | None = None) -> None:
@@ -173,9 +189,16 @@ class RedisBroker:
         ]
         await first_attempt.wait()
 
+    @property
+    def connected(self) -> bool:
+        """Subscribed to the channel right now (the publishing connection follows Redis's
+        fate: a failed publish is reported to the other processes as a gap)."""
+        return self._open and self._listening
+
     async def publish(self, payload: bytes) -> None:
         if not self._open:
             return
+        self._receivers.deliver(payload)
         try:
             self._outgoing.put_nowait(payload)
         except asyncio.QueueFull:
@@ -217,6 +240,7 @@ class RedisBroker:
                 if failures:
                     log.warning("redis broker: subscribed to %s again; payloads may have been lost", self.channel)
                     self._receivers.gap()
+                self._listening = True
                 first_attempt.set()
                 backoff = self._min_backoff
                 heard = pinged = loop.time()
@@ -239,6 +263,7 @@ class RedisBroker:
                 log.warning("redis broker: subscription to %s lost (%r); retrying in %.2fs", self.channel, exc, backoff)
                 first_attempt.set()
             finally:
+                self._listening = False
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
                 with contextlib.suppress(Exception):
@@ -247,9 +272,12 @@ class RedisBroker:
             backoff = min(backoff * 2, self._max_backoff)
 
     def _receive(self, data: bytes) -> None:
-        if data[:1] == _PAYLOAD:
-            self._receivers.deliver(data[1:])
-        elif data[:1] == _GAP:
+        tag, origin = data[:1], data[1 : 1 + _ORIGIN_BYTES]
+        if origin == self._origin:
+            return  # delivered directly by publish(); our own drops did not skip us
+        if tag == _PAYLOAD:
+            self._receivers.deliver(data[1 + _ORIGIN_BYTES :])
+        elif tag == _GAP:
             log.warning("redis broker: a publisher on %s dropped payloads", self.channel)
             self._receivers.gap()
 
@@ -262,9 +290,9 @@ class RedisBroker:
                 try:
                     if self._lost:
                         # Tell every process (this one too) that something it should have seen is gone.
-                        await client.publish(self.channel, _GAP)
+                        await client.publish(self.channel, _GAP + self._origin)
                         self._lost = False
-                    await client.publish(self.channel, _PAYLOAD + payload)
+                    await client.publish(self.channel, _PAYLOAD + self._origin + payload)
                     backoff = self._min_backoff
                 except asyncio.CancelledError:
                     raise

@@ -155,11 +155,29 @@ async def test_the_subscriber_reconnects_and_reports_the_gap(_: None) -> None:
 
 
 @pytest.mark.parametrize("_", [pytest.param(None, marks=needs_redis)])
+async def test_a_process_receives_its_own_payload_once(_: None) -> None:
+    """Delivered directly by ``publish``; the copy that comes back from Redis is skipped."""
+    channel = f"salon:test:{uuid.uuid4().hex}"
+    first, second = RedisBroker(REDIS_URL, channel=channel), RedisBroker(REDIS_URL, channel=channel)
+    try:
+        inbox1, inbox2 = await started(first), await started(second)
+        await first.publish(b"mine")
+        assert await inbox2.next() == b"mine"  # Redis has sent it to every subscriber by now
+        await second.publish(b"marker")
+        assert [await inbox1.next(), await inbox1.next()] == [b"mine", b"marker"]
+        assert inbox1.payloads.empty() and inbox1.gaps == 0
+    finally:
+        await first.close()
+        await second.close()
+
+
+@pytest.mark.parametrize("_", [pytest.param(None, marks=needs_redis)])
 async def test_a_publish_across_a_dropped_connection_is_delivered_or_reported(_: None) -> None:
     """At-most-once, but never silently: a payload lost on the way is announced as a gap."""
-    broker = RedisBroker(REDIS_URL, channel=f"salon:test:{uuid.uuid4().hex}")
+    channel = f"salon:test:{uuid.uuid4().hex}"
+    broker, other = RedisBroker(REDIS_URL, channel=channel), RedisBroker(REDIS_URL, channel=channel)
     try:
-        inbox = await started(broker)
+        own, inbox = await started(broker), await started(other)
         await broker.publish(b"warm up")  # opens the publishing connection
         assert await inbox.next() == b"warm up"
         assert await _kill_connections_named(f"{broker.client_name}:pub") == 1
@@ -175,16 +193,41 @@ async def test_a_publish_across_a_dropped_connection_is_delivered_or_reported(_:
             except TimeoutError:
                 continue
         assert received == [b"maybe lost"] or (received == [] and inbox.gaps == 1)
+        # the publishing process itself missed nothing: it delivered everything directly
+        assert [await own.next(), await own.next()] == [b"warm up", b"maybe lost"]
+        assert own.gaps == 0
     finally:
         await broker.close()
+        await other.close()
 
 
-async def test_a_start_while_redis_is_down_does_not_raise() -> None:
+async def test_a_start_while_redis_is_down_does_not_raise_and_delivers_here() -> None:
+    """Same-process delivery goes on without Redis; the broker says it is not connected."""
     broker = RedisBroker("redis://127.0.0.1:1/0", channel="salon:test:unreachable")
     inbox = await started(broker)  # returns after the first failed attempt, keeps retrying
-    await broker.publish(b"dropped")
+    assert not broker.connected
+    await broker.publish(b"here only")
+    assert await inbox.next() == b"here only"
     await broker.close()
+    await broker.publish(b"after close")
     assert inbox.payloads.empty()
+
+
+@pytest.mark.parametrize("_", [pytest.param(None, marks=needs_redis)])
+async def test_connected_follows_the_subscription(_: None) -> None:
+    broker = RedisBroker(REDIS_URL, channel=f"salon:test:{uuid.uuid4().hex}", min_backoff_s=0.5)
+    try:
+        await started(broker)
+        assert broker.connected
+        assert await _kill_connections_named(f"{broker.client_name}:sub") == 1
+        while broker.connected:  # noqa: ASYNC110 - polling a flag the listener task sets
+            await asyncio.sleep(0.01)
+        while not broker.connected:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    finally:
+        await broker.close()
+    assert not broker.connected
+    assert MemoryBroker().connected is False  # not started
 
 
 def test_brokers_are_chosen_by_url() -> None:
