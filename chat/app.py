@@ -25,6 +25,7 @@ from chat.store.migrate import upgrade
 from chat.web.errors import EXCEPTION_HANDLERS
 from chat.web.routes import build_routes
 from chat.web.security import SecurityHeadersMiddleware
+from chat.web.serving import http_protocol
 from chat.web.state import Services
 
 log = logging.getLogger(__name__)
@@ -76,14 +77,22 @@ class SalonApp(Starlette):
 
 
 def server_config(app: ASGIApp, settings: Settings, **overrides: Any) -> uvicorn.Config:
-    """The uvicorn configuration ``chat serve`` runs with (tests pass ``port``/``log_level``)."""
+    """The uvicorn configuration ``chat serve`` runs with (tests pass ``port``/``log_level``).
+
+    The HTTP protocol bounds slow and excess clients (``chat.web.serving``); websocket liveness is the
+    protocol's own ping/pong, which every client library answers: a ping every ``heartbeat_s``, and a
+    peer whose pong has not come ``heartbeat_s`` later is closed (1011), so a dead peer is gone
+    within two heartbeats.
+    """
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
+        "http": http_protocol(header_timeout_s=settings.header_timeout_s, max_connections=settings.max_connections),
         # twice Salon's own limit: a frame between the two gets a frame_too_large error frame,
         # a bigger one is cut off by uvicorn with 1009
         "ws_max_size": settings.ws_max_frame_bytes * 2,
-        "ws_ping_interval": None,  # Salon runs its own heartbeat (hello.heartbeat_s)
+        "ws_ping_interval": settings.heartbeat_s,
+        "ws_ping_timeout": settings.heartbeat_s,
         "proxy_headers": True,
         "log_level": "info",
         "lifespan": "on",
