@@ -44,6 +44,8 @@ class Settings:
     login_limit_per_account: int = 5
     login_limit_per_address: int = 30
     login_limit_window_s: int = 300
+    login_limit_per_account_global: int = 100  # failed logins per account from all addresses together
+    login_limit_global_window_s: int = 3600
     register_limit_per_address: int = 10
     register_limit_window_s: int = 3600
     post_limit_per_user: int = 20

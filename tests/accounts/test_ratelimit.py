@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chat.accounts.ratelimit import Limiters, SlidingWindowLimiter
+from chat.accounts.ratelimit import KnownAddresses, Limiters, SlidingWindowLimiter
 from chat.config import Settings
 from chat.errors import RateLimited
 
@@ -96,3 +96,56 @@ def test_limiters_follow_the_settings() -> None:
     assert (limiters.login_account.limit, limiters.login_account.window_s) == (2, settings.login_limit_window_s)
     assert limiters.login_address.limit == 7
     assert not limiters.register_address.enabled
+
+
+# --- the failed-login policy: per account and address, then a slower global back-off ------------
+
+
+def login_limiters(clock: FakeClock, **limits: int) -> Limiters:
+    return Limiters.from_settings(Settings().replace(**limits), clock=clock)
+
+
+def test_failures_from_one_address_do_not_lock_the_owner_out_from_another() -> None:
+    limiters = login_limiters(FakeClock(), login_limit_per_account=3)
+    for _ in range(3):
+        limiters.check_login("bob", "203.0.113.9")
+        limiters.login_failed("Bob", "203.0.113.9")
+    with pytest.raises(RateLimited) as refused:
+        limiters.check_login("bob", "203.0.113.9")
+    assert refused.value.code == "too_many_logins"
+    limiters.check_login("bob", "198.51.100.7")  # the owner, elsewhere
+    limiters.check_login("carol", "203.0.113.9")  # another account from the guessing address
+
+
+def test_the_global_back_off_stops_new_addresses_after_its_threshold_not_known_ones() -> None:
+    clock = FakeClock()
+    limiters = login_limiters(
+        clock, login_limit_per_account=3, login_limit_per_account_global=6, login_limit_global_window_s=3600
+    )
+    limiters.login_succeeded("bob", "198.51.100.7")  # the owner logged in from here before
+    for i in range(6):  # six addresses, one wrong guess each: no address reaches its own limit
+        limiters.check_login("bob", f"203.0.113.{i}")
+        limiters.login_failed("bob", f"203.0.113.{i}")
+    with pytest.raises(RateLimited) as refused:
+        limiters.check_login("bob", "203.0.113.99")
+    assert refused.value.code == "too_many_logins" and refused.value.retry_after == 3600
+    with pytest.raises(RateLimited):
+        limiters.check_login("bob", "203.0.113.0")
+    limiters.check_login("bob", "198.51.100.7")  # a known address still may try
+    limiters.login_failed("bob", "198.51.100.7")  # and a typo there is counted, not raised
+    limiters.check_login("carol", "203.0.113.99")  # other accounts are unaffected
+    clock.now += 3601
+    limiters.check_login("bob", "203.0.113.99")  # the window slid
+
+
+def test_known_addresses_are_forgotten_after_their_ttl_and_bounded() -> None:
+    clock = FakeClock()
+    known = KnownAddresses(100, clock=clock, per_account=2)
+    known.add("bob", "a")
+    clock.now += 50
+    known.add("bob", "b")
+    known.add("bob", "c")  # "a" is dropped: two per account
+    assert not known.knows("bob", "a") and known.knows("bob", "b") and known.knows("bob", "c")
+    assert not known.knows("carol", "b")
+    clock.now += 100
+    assert not known.knows("bob", "b")

@@ -59,17 +59,18 @@ async def register_user(request: Request) -> Response:
 async def login(request: Request) -> Response:
     _check_browser_origin(request)
     cmd = await read_command(request, Login)
-    limits, account = limiters(request), cmd.username.lower()
-    limits.login_address.hit(client_address(request))
-    limits.login_account.check(account)
+    limits, address = limiters(request), client_address(request)
+    limits.login_address.hit(address)
+    limits.check_login(cmd.username, address)  # failures per account and address, then per account
     svc = services(request)
     try:
         async with svc.db.read() as session:
             credentials = await check_credentials(session, cmd)
     except ChatError as exc:
         if exc.code == "invalid_credentials":
-            limits.login_account.hit(account)  # per account, failures count
+            limits.login_failed(cmd.username, address)
         raise
+    limits.login_succeeded(cmd.username, address)
     async with svc.db.transaction() as session:
         new = await start_session(
             session,
@@ -103,15 +104,15 @@ async def change_me(request: Request) -> Response:
     actor = await require_actor(request)
     auth = await authenticate(request)
     cmd = await read_command(request, UpdateMe)
-    guard = limiters(request).login_account
+    limits, address = limiters(request), client_address(request)
     if cmd.password is not None:
-        guard.check(actor.username)  # the current password is a password guess too
+        limits.check_login(actor.username, address)  # the current password is a password guess too
     try:
         async with services(request).db.transaction() as session:
             user = await update_me(session, actor, cmd, keep_session=auth.session_id if auth is not None else None)
     except ChatError as exc:
         if exc.code == "wrong_password":
-            guard.hit(actor.username)
+            limits.login_failed(actor.username, address)
         raise
     return json_ok(user)
 
