@@ -70,3 +70,18 @@ class RateLimited(ChatError):
         super().__init__(
             code, message or f"too many attempts, retry in {self.retry_after}s", retry_after=self.retry_after
         )
+
+
+class Unavailable(ChatError):
+    """A temporary failure of the server's storage (disk full, database unreachable).
+
+    Nothing was changed; the same request (a post with the same nonce) may be sent
+    again after ``retry_after`` seconds.
+    """
+
+    status = 503
+    default_code = "unavailable"
+
+    def __init__(self, code: str | None = None, message: str | None = None, *, retry_after: int = 5) -> None:
+        self.retry_after = retry_after
+        super().__init__(code, message, retry_after=retry_after)

@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from chat.errors import ChatError, RateLimited
+from chat.errors import ChatError, RateLimited, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def error_body(code: str, message: str, **data: Any) -> dict[str, Any]:
 
 
 def error_response(exc: ChatError) -> JSONResponse:
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited | Unavailable) else None
     return JSONResponse({"error": exc.to_dict()}, status_code=exc.status, headers=headers)
 
 

@@ -8,7 +8,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from chat.web import pages
-from chat.web.api import accounts, conversations, events, messages, search
+from chat.web.api import accounts, conversations, events, health, messages, search
 from chat.web.openapi import API_PREFIX, openapi_endpoint
 from chat.web.socket import websocket_endpoint
 
@@ -23,6 +23,7 @@ def build_routes() -> list[BaseRoute]:
         *messages.routes,
         *search.routes,
         *events.routes,
+        *health.routes,
         WebSocketRoute(f"{API_PREFIX}/ws", websocket_endpoint, name="ws"),
         *pages.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),

@@ -31,13 +31,20 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, data_dir: Path, *, port: int | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+        log_path: Path | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.env = {**os.environ, "CHAT_ARGON2_PROFILE": "fast", **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
-        self.log_path = data_dir / "server.log"
+        self.log_path = log_path or data_dir / "server.log"  # keep it off a volume a test fills
 
     @property
     def base_url(self) -> str:
@@ -92,7 +99,8 @@ class ServerProcess:
 
     def api(self, method: str, path: str, token: str | None = None, **kwargs: Any) -> httpx2.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx2.request(method, f"{self.base_url}/api/v1{path}", headers=headers, timeout=10, **kwargs)
+        kwargs.setdefault("timeout", 10)
+        return httpx2.request(method, f"{self.base_url}/api/v1{path}", headers=headers, **kwargs)
 
     def user_with_token(self, username: str) -> tuple[int, str]:
         """Register ``username`` (the first becomes admin) and return (user id, API token)."""
