@@ -8,6 +8,12 @@ A test counts as needing a service when it carries one of the markers
 or through ``pytest.param(..., marks=...)``), or when its skip reason names a
 ``CHAT_TEST_*`` variable. If any such test was skipped, the session fails and
 the summary lists them.
+
+The fault tests (``tests/integration/test_fault_*.py``: a filled tmpfs, a private
+PostgreSQL cluster restarted, a private Redis stopped) need root and Debian's
+PostgreSQL and Redis binaries rather than the shared services; they skip with a
+reason naming ``CHAT_TEST_DATABASE_URL``, so CI, which sets it and runs as root,
+fails if one of them cannot run.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Each is started inside the test on a free 127.0.0.1 port and stopped, restarted or filled
 at will, never touching the shared PostgreSQL (5432) or Redis (6379). They need root
-(``mount``; ``runuser`` to run PostgreSQL as its own user) and Debian's PostgreSQL 15
+(``mount``; ``runuser`` to run PostgreSQL as its own user) and Debian's PostgreSQL
 and Redis binaries. ``fault_test_skip_reason`` says why a test cannot run here; the
 reason names ``CHAT_TEST_DATABASE_URL``, so CI (which sets it and runs as root) fails
 instead of skipping (``.ci/require_integration.py``), while a developer's plain
@@ -24,7 +24,14 @@ from pathlib import Path
 
 from tests.integration.server import free_port
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+def _newest_pg_bin() -> Path:
+    """Debian's newest installed PostgreSQL server binaries (``/usr/lib/postgresql/<major>/bin``)."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parent.parent.name))
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _newest_pg_bin()
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 
@@ -38,7 +45,7 @@ def fault_test_skip_reason(*, postgres: bool = False, redis: bool = False) -> st
     if shutil.which("mount") is None:
         missing.append("mount")
     if postgres and not (PG_BIN / "pg_ctl").exists():
-        missing.append(f"{PG_BIN}/pg_ctl (Debian's postgresql-15)")
+        missing.append(f"{PG_BIN}/pg_ctl (Debian's postgresql)")
     if postgres and shutil.which("runuser") is None:
         missing.append("runuser")
     if redis and not Path(REDIS_SERVER).exists():
