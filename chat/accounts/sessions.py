@@ -10,6 +10,8 @@ The browser holds a random secret (``secrets.token_urlsafe(32)``) in the
 * Every login creates a new session row (the id rotates); a session cookie
   presented at login is revoked. Logout deletes the row; deactivation deletes
   all of the user's rows; expired rows are refused and purged at the next login.
+  ``session.logout`` names the session by :func:`session_tag`, so the realtime hub
+  closes the sockets opened with it (close code 4001) on every server process.
 * An unknown user, a bot and a wrong password get the same answer
   (401 ``invalid_credentials``) after the same work (a dummy argon2 check).
 """
@@ -25,6 +27,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.accounts.commands import Login
+from chat.accounts.credentials import session_tag
 from chat.accounts.passwords import verify_password_async
 from chat.accounts.results import SessionInfo, UserInfo
 from chat.accounts.users import actor_of, get_user_by_name
@@ -143,7 +146,7 @@ async def end_session(session: AsyncSession, actor: Actor, session_id: str | Non
         actor_id=actor.id,
         subject_id=actor.id,
         audience="subject",
-        data={"user_id": actor.id},
+        data={"user_id": actor.id, "session": session_tag(session_id)},
     )
     return True
 
@@ -153,6 +156,12 @@ async def actor_for_session(session: AsyncSession, secret: str) -> tuple[Actor, 
     if not secret or len(secret) > 128:
         return None
     sid = session_id_of(secret)
+    actor = await actor_for_session_id(session, sid)
+    return (actor, sid) if actor is not None else None
+
+
+async def actor_for_session_id(session: AsyncSession, sid: str) -> Actor | None:
+    """The user of a session that still works, as they are now (a socket re-checks its credential)."""
     user = await session.scalar(
         select(models.User)
         .join(models.WebSession, models.WebSession.user_id == models.User.id)
@@ -162,6 +171,4 @@ async def actor_for_session(session: AsyncSession, secret: str) -> tuple[Actor, 
             models.User.active.is_(True),
         )
     )
-    if user is None:
-        return None
-    return actor_of(user), sid
+    return actor_of(user) if user is not None else None

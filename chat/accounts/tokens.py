@@ -3,6 +3,8 @@
 ``Authorization: Bearer <token>`` authenticates on every API route. A token
 works while it is not revoked and its user is active. Events:
 ``token.created`` and ``token.revoked`` (audience ``subject``; never the token).
+``token.revoked`` names the token by ``token_id``: the realtime hub closes the
+sockets opened with that token (close code 4001) on every server process.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.accounts.commands import CreateToken, NewBot
@@ -101,18 +103,32 @@ async def revoke_token(session: AsyncSession, actor: Actor, token_id: int) -> No
 
 async def actor_for_token(session: AsyncSession, raw: str) -> Actor | None:
     """The active user behind a raw token; None if unknown, revoked or the user is inactive."""
+    found = await token_actor(session, raw)
+    return found[0] if found is not None else None
+
+
+async def token_actor(session: AsyncSession, raw: str) -> tuple[Actor, int] | None:
+    """The active user behind a raw token, with the token's id (what ``token.revoked`` names)."""
     if not raw.startswith(TOKEN_PREFIX) or len(raw) > _MAX_TOKEN_CHARS:
         return None
-    user = await session.scalar(
-        select(models.User)
-        .join(models.ApiToken, models.ApiToken.user_id == models.User.id)
-        .where(
-            models.ApiToken.token_hash == token_hash(raw),
-            models.ApiToken.revoked_at.is_(None),
-            models.User.active.is_(True),
+    return await _live_token(session, models.ApiToken.token_hash == token_hash(raw))
+
+
+async def actor_for_token_id(session: AsyncSession, token_id: int) -> Actor | None:
+    """The user of a token that still works, as they are now (a socket re-checks its credential)."""
+    found = await _live_token(session, models.ApiToken.id == token_id)
+    return found[0] if found is not None else None
+
+
+async def _live_token(session: AsyncSession, which: ColumnElement[bool]) -> tuple[Actor, int] | None:
+    row = (
+        await session.execute(
+            select(models.User, models.ApiToken.id)
+            .join(models.ApiToken, models.ApiToken.user_id == models.User.id)
+            .where(which, models.ApiToken.revoked_at.is_(None), models.User.active.is_(True))
         )
-    )
-    return actor_of(user) if user is not None else None
+    ).first()
+    return (actor_of(row[0]), int(row[1])) if row is not None else None
 
 
 async def create_bot(session: AsyncSession, actor: Actor | None, name: str, owner: Actor | int | str) -> BotCreated:

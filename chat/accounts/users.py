@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.accounts.commands import Register, UpdateMe, UpdateUser
+from chat.accounts.credentials import session_tag
 from chat.accounts.passwords import hash_password_async, verify_password_async
 from chat.accounts.results import UserInfo
 from chat.channels import policy
@@ -165,7 +166,8 @@ async def update_me(session: AsyncSession, actor: Actor, cmd: UpdateMe, *, keep_
             actor_id=actor.id,
             subject_id=user.id,
             audience="subject",
-            data={"user_id": user.id},
+            # names the session left alive: the hub closes the sockets of every other one
+            data={"user_id": user.id, "kept_session": session_tag(keep_session) if keep_session else None},
         )
     if cmd.display_name is not None and cmd.display_name != user.display_name:
         user.display_name = cmd.display_name

@@ -12,10 +12,12 @@
         await bot.run()  # handlers, until bot.close()
 
 One background task owns the socket. It reads ``hello``, resumes from the
-cursor, answers the server's heartbeat with a ``ping`` every ``heartbeat_s``
-and, when the connection drops (network, ``kill -9``, close codes 1001, 1012,
-4000, 4008, 4009 …), reconnects with exponential backoff and full jitter, then
-resumes from the newest event it received. Events reach handlers (``run``) or
+cursor, sends an (optional) ``ping`` frame every ``heartbeat_s`` to check that the
+server still handles frames (the websocket library answers the server's
+protocol pings by itself, which is what keeps the connection open) and, when
+the connection drops (network, ``kill -9``, close codes 1001, 1012, 4008, 4009
+…), reconnects with exponential backoff and full jitter, then resumes from the
+newest event it received. Events reach handlers (``run``) or
 the iterator (``events``) once each, in order, deduplicated by id.
 
 Requests (``post``, ``edit`` …) wait for their ``ack`` and raise ``BotError``
@@ -315,7 +317,7 @@ class Bot:
                         self.ws_url,
                         additional_headers={"Authorization": f"Bearer {self._token}"},
                         open_timeout=self._open_timeout,
-                        ping_interval=None,  # the protocol has its own heartbeat (ping frames)
+                        ping_interval=None,  # the server pings (answered by websockets); we send ping frames
                         close_timeout=2,
                         max_size=None,
                     )

@@ -45,6 +45,9 @@ CloseCallback = Callable[["Connection"], None]
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001  # the server is shutting down; reconnect and resume
 CLOSE_INTERNAL_ERROR = 1011  # writing to the socket failed, or the server failed handling it
+# the credential the socket was opened with ended (logout, token revoked, password changed
+# elsewhere); authenticate again, do not reconnect with the same credential
+CLOSE_CREDENTIAL_REVOKED = 4001
 CLOSE_DEACTIVATED = 4003  # the account was deactivated; do not reconnect
 CLOSE_SLOW_CONSUMER = 4008  # the client did not read fast enough; reconnect and resume
 CLOSE_RESYNC = 4009  # the server may have missed events (broker reconnected); reconnect and resume

@@ -22,6 +22,20 @@ Recipients, by ``event.audience``:
 ``data["user"]["role"]``) updates the role first and also reaches the subject.
 ``user.deactivated`` closes all the subject's sockets with ``4003``.
 
+Credentials: each socket is attached with the :class:`Credential` it was opened
+with. ``session.logout``, ``token.revoked`` and ``user.password_changed`` close the
+sockets whose credential they end with ``4001`` (``chat.realtime.credentials``),
+on every process, since the event comes through the broker. Closing is
+synchronous, so the read loop's check before each frame (:meth:`Hub.current_role`,
+a dict lookup) refuses every frame read after the event reached this process.
+
+A role change does not close sockets: the rights a socket acts with are re-read
+before each frame (:meth:`Hub.current_role`), live delivery uses the hub's role
+table, and a resume reads the role from the database. The role is the only right
+a socket holds that is not already live (memberships are in the routing table),
+so re-reading it costs a dict lookup, where a "reconnect" close would cost every
+socket of the user a reconnect and a replay, and the client a gap in its UI.
+
 The routing table maps conversation → member ids, each conversation tagged with
 the id of the newest event that set it. It is seeded by ``load_memberships``
 (the ``loader`` at start and after a broker gap) and refreshed for one user by
@@ -36,6 +50,8 @@ connected users who share a conversation with them (not to the user), so a guest
 learns only about the people of their own conversations. Processes tell each
 other who is connected on every change and every ``presence_interval_s``; a
 process silent for three intervals is taken to be gone with all its users.
+Presence frames about one user go out at most once per ``presence_coalesce_s``
+(``chat.realtime.ephemeral``): a user flapping online/offline is not a storm.
 """
 
 from __future__ import annotations
@@ -49,7 +65,16 @@ from typing import Any
 
 from chat.channels.events import Event
 from chat.realtime.broker import Broker
-from chat.realtime.connection import CLOSE_DEACTIVATED, CLOSE_GOING_AWAY, CLOSE_RESYNC, Connection, encode
+from chat.realtime.connection import (
+    CLOSE_CREDENTIAL_REVOKED,
+    CLOSE_DEACTIVATED,
+    CLOSE_GOING_AWAY,
+    CLOSE_RESYNC,
+    Connection,
+    encode,
+)
+from chat.realtime.credentials import REVOKING_KINDS, Credential, Revocations, ends, revocation_facts
+from chat.realtime.ephemeral import PresenceCoalescer
 from chat.realtime.presence import Change, PresenceTable
 from chat.realtime.routing import RoutingTable
 
@@ -80,6 +105,7 @@ class Hub:
         loader: MembershipLoader | None = None,
         presence: bool = True,
         presence_interval_s: float = 30.0,
+        presence_coalesce_s: float | None = None,  # default: ephemeral.PRESENCE_INTERVAL_S
         node: str | None = None,
     ) -> None:
         self.broker = broker
@@ -90,11 +116,14 @@ class Hub:
         self._table = RoutingTable()
         self._deactivated: dict[int, int] = {}  # user -> id of the deactivation event
         self._role_events: dict[int, tuple[int, str]] = {}  # user -> (event id, new role)
+        self._revocations = Revocations()
         # this process's connections
         self._conns: dict[int, set[Connection]] = {}
         self._user_of: dict[Connection, int] = {}
+        self._credential_of: dict[Connection, Credential] = {}
         self._roles: dict[int, str] = {}
         self._online = PresenceTable()  # across processes
+        self._coalescer = PresenceCoalescer(presence_coalesce_s)
         self._tasks: set[asyncio.Task[None]] = set()
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._subscribed = False
@@ -134,14 +163,22 @@ class Hub:
         self._table.load(memberships, as_of=as_of)
 
     def attach(
-        self, conn: Connection, *, user_id: int, role: str, conversation_ids: Collection[int], as_of: int
+        self,
+        conn: Connection,
+        *,
+        user_id: int,
+        role: str,
+        conversation_ids: Collection[int],
+        as_of: int,
+        credential: Credential | None = None,
     ) -> bool:
-        """Register a started connection of ``user_id``.
+        """Register a started connection of ``user_id``, opened with ``credential``.
 
-        ``role`` and ``conversation_ids`` (every conversation the user is a member of) come
-        from one database read whose newest event id is ``as_of`` (the hello frame's
-        ``last_event_id``). Returns False, and closes the socket, if the user was
-        deactivated after that snapshot or the hub is shutting down.
+        ``role``, ``conversation_ids`` (every conversation the user is a member of) and the
+        credential's validity come from one database read whose newest event id is ``as_of``
+        (the hello frame's ``last_event_id``). Returns False, and closes the socket, if the
+        user was deactivated or the credential ended after that snapshot, or the hub is
+        shutting down.
         """
         if conn in self._user_of:
             raise ValueError("connection already attached")
@@ -153,6 +190,11 @@ class Hub:
         if self._deactivated.get(user_id, 0) > as_of:
             conn.close_soon(CLOSE_DEACTIVATED, "account deactivated")
             return False
+        credential = credential or Credential()
+        ended = self._revocations.ended_after(user_id, credential, as_of)
+        if ended is not None:
+            conn.close_soon(CLOSE_CREDENTIAL_REVOKED, ended)
+            return False
         newer_role = self._role_events.get(user_id)
         if newer_role is not None and newer_role[0] > as_of:
             role = newer_role[1]
@@ -160,6 +202,7 @@ class Hub:
         first = user_id not in self._conns
         self._conns.setdefault(user_id, set()).add(conn)
         self._user_of[conn] = user_id
+        self._credential_of[conn] = credential
         self._roles[user_id] = role
         conn.add_close_callback(self.detach)
         if first:
@@ -169,6 +212,7 @@ class Hub:
     def detach(self, conn: Connection) -> None:
         """Forget a connection (called by the connection itself when it closes; idempotent)."""
         user_id = self._user_of.pop(conn, None)
+        self._credential_of.pop(conn, None)
         if user_id is None:
             return
         conns = self._conns.get(user_id)
@@ -178,6 +222,15 @@ class Hub:
                 del self._conns[user_id]
                 del self._roles[user_id]
                 self._announce(user_id, online=False)
+
+    def current_role(self, conn: Connection) -> str | None:
+        """The role ``conn``'s user has now, or None once the connection may act no more (its
+        credential ended, the account was deactivated, or it is closing). The read loop asks
+        before each frame: a dict lookup, no database question."""
+        user_id = self._user_of.get(conn)
+        if user_id is None or conn.closed:
+            return None
+        return self._roles.get(user_id)
 
     def connection_count(self, user_id: int) -> int:
         """Sockets of ``user_id`` on this process (for the per-user connection limit)."""
@@ -263,6 +316,16 @@ class Hub:
             self._deactivated[subject] = max(event_id, self._deactivated.get(subject, 0))
             for conn in list(self._conns.get(subject, ())):
                 conn.close_soon(CLOSE_DEACTIVATED, "account deactivated")
+        if header["kind"] in REVOKING_KINDS and subject is not None:
+            self._revoke(subject, event_id, header["kind"], header.get("revokes") or {})
+
+    def _revoke(self, user_id: int, event_id: int, kind: str, facts: dict[str, Any]) -> None:
+        """An event ended a credential of ``user_id``: close the sockets opened with it."""
+        self._revocations.record(user_id, event_id, kind, facts)
+        for conn in list(self._conns.get(user_id, ())):
+            reason = ends(kind, facts, self._credential_of.get(conn, Credential()))
+            if reason is not None:
+                conn.close_soon(CLOSE_CREDENTIAL_REVOKED, reason)
 
     def _audience(self, audience: str, conv: int | None, subject: int | None) -> list[int]:
         if audience == "members":
@@ -317,7 +380,18 @@ class Hub:
             self._spawn(self.broker.publish(_envelope(header, b"")))
 
     def _tell(self, changes: list[Change]) -> None:
+        """Announce presence changes to the peers here, at most one frame per user per interval."""
+        loop = asyncio.get_running_loop()
         for user_id, online in changes:
+            delay = self._coalescer.change(user_id, online, now=loop.time())
+            if delay == 0:
+                self._fan_out_ephemeral(self._peers_connected_here(user_id), presence_frame(user_id, online))
+            elif delay is not None:
+                loop.call_later(delay, self._tell_held, user_id)
+
+    def _tell_held(self, user_id: int) -> None:
+        online = self._coalescer.due(user_id, now=asyncio.get_running_loop().time())
+        if online is not None and not self._closing:
             self._fan_out_ephemeral(self._peers_connected_here(user_id), presence_frame(user_id, online))
 
     def _introduce(self, added: set[int], members: set[int]) -> None:
@@ -348,6 +422,7 @@ class Hub:
             try:
                 await self.broker.publish(_envelope({"k": "alive", "node": self.node, "users": list(self._conns)}, b""))
                 self._tell(self._online.expire(before=loop.time() - 3 * self._presence_interval, keep=self.node))
+                self._coalescer.prune(now=loop.time())
             except Exception:
                 log.exception("hub: presence heartbeat failed")
             await asyncio.sleep(self._presence_interval)
@@ -379,6 +454,7 @@ def _event_header(event: Event) -> dict[str, Any]:
         "subject": event.subject_id,
         "members": list(event.members) if event.members is not None else None,
         "role": _new_role(event) if event.kind == "user.role_changed" else None,
+        "revokes": revocation_facts(event.kind, event.data),
     }
 
 

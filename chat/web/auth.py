@@ -35,7 +35,7 @@ from starlette.responses import Response
 
 from chat.accounts.ratelimit import Limiters
 from chat.accounts.sessions import COOKIE_NAME, ClientInfo, actor_for_session
-from chat.accounts.tokens import actor_for_token
+from chat.accounts.tokens import token_actor
 from chat.channels import policy
 from chat.channels.policy import Actor
 from chat.errors import Forbidden, Unauthorized
@@ -47,11 +47,13 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 @dataclass(frozen=True)
 class Auth:
-    """How the actor of this request was authenticated; ``session_id`` is set for cookie sessions."""
+    """How the actor of this request was authenticated: ``session_id`` is set for cookie
+    sessions, ``token_id`` for API tokens (an open websocket is closed when either ends)."""
 
     actor: Actor
     via: Literal["session", "token"]
     session_id: str | None = None
+    token_id: int | None = None
 
 
 async def authenticate(conn: HTTPConnection) -> Auth | None:
@@ -74,8 +76,8 @@ async def _lookup(conn: HTTPConnection) -> Auth | None:
         if scheme.lower() != "bearer" or not raw.strip():
             return None
         async with db.read() as session:
-            actor = await actor_for_token(session, raw.strip())
-        return Auth(actor, "token") if actor is not None else None
+            found_token = await token_actor(session, raw.strip())
+        return Auth(found_token[0], "token", token_id=found_token[1]) if found_token is not None else None
     secret = conn.cookies.get(COOKIE_NAME)
     if not secret:
         return None

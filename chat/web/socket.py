@@ -5,39 +5,60 @@ allowed ``Origin``; a bot or script sends ``Authorization: Bearer <token>``.
 A bad credential (401), a foreign origin (403) or too many connections (429)
 is refused before the socket is accepted. Then:
 
-1. one read gives the user's conversations and the newest event id ``X``;
-   the connection is attached to the hub with live delivery *held*;
+1. one read gives the newest event id ``X``, then checks the credential again
+   and reads the user as they are now (role) and their conversations; the
+   connection is attached to the hub, with the credential it was opened with
+   (session or token), live delivery *held*. An event after ``X`` that ends the
+   credential closes the socket at attach or when it arrives (4001, 4003);
 2. ``hello`` with ``last_event_id = X``; the events committed between that
    read and the attach are replayed from the log, then live delivery is
    released (anything already replayed is dropped), so nothing falls between;
-3. frames are read one at a time: parse (error frame on bad input), one
+3. frames are read one at a time. Before each one the hub is asked, from
+   memory, whether the socket may still act and with which role
+   (``Hub.current_role``): a frame read after its credential ended is refused
+   (not handled; the close frame is on its way), and a role change applies to
+   the very next frame (see ``chat.realtime.hub`` for why rights are re-read
+   rather than the socket closed). Then: parse (error frame on bad input), one
    domain call, ack. ``resume {after}`` holds live delivery, replays the log
    after ``after`` page by page, answers ``resumed``, and releases.
+   ``typing`` goes out at most once per 2 s per connection, conversation and
+   topic; the excess is acked and dropped (``chat.realtime.ephemeral``).
 
-A client that sends nothing for two heartbeat intervals is closed with 4000.
+Liveness is the websocket protocol's own ping/pong: uvicorn pings every
+``heartbeat_s`` and drops a peer that does not answer (``server_config`` in
+``chat.app``), and every client library answers pings by itself. So a client
+that only reads stays connected for as long as it likes; the ``ping`` frame is
+optional (an application-level round trip for clients that want one).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from dataclasses import replace
+from typing import Any, cast
 
 from starlette.responses import JSONResponse
 from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketState
 
+from chat.accounts.credentials import session_tag
 from chat.accounts.ratelimit import SlidingWindowLimiter
+from chat.accounts.sessions import actor_for_session_id
+from chat.accounts.tokens import actor_for_token_id
 from chat.channels import policy
 from chat.channels.feed import events_since, latest_event_id
-from chat.channels.policy import Actor
+from chat.channels.policy import Actor, Role
 from chat.channels.queries import conversation_ids_of
 from chat.errors import ChatError
+from chat.realtime.connection import CLOSE_CREDENTIAL_REVOKED
+from chat.realtime.credentials import Credential
+from chat.realtime.ephemeral import TypingThrottle
 from chat.realtime.hub import Hub, event_frame
 from chat.realtime.resumable import ResumableConnection
 from chat.web import protocol
 from chat.web.api.messages import post_limiter
-from chat.web.auth import allowed_origins, authenticate, client_address
+from chat.web.auth import Auth, allowed_origins, authenticate, client_address
 from chat.web.errors import error_body
 from chat.web.socket_handlers import HANDLERS
 from chat.web.state import Services, services
@@ -83,7 +104,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     _count(per_address, address, +1)
     try:
         await ws.accept()
-        await _serve(ws, svc, hub_of(svc), actor)
+        await _serve(ws, svc, hub_of(svc), auth)
     finally:
         _count(per_user, actor.id, -1)
         _count(per_address, address, -1)
@@ -101,8 +122,24 @@ def _origin_key(origin: str) -> str:
     return _normal_origin(origin)
 
 
-async def _serve(ws: WebSocket, svc: Services, hub: Hub, actor: Actor) -> None:
+def _credential(auth: Auth) -> Credential:
+    if auth.token_id is not None:
+        return Credential(token=auth.token_id)
+    return Credential(session=session_tag(auth.session_id) if auth.session_id else None)
+
+
+async def _actor_now(session: Any, auth: Auth) -> Actor | None:
+    """The user behind ``auth`` as they are now, or None if the credential no longer works."""
+    if auth.token_id is not None:
+        return await actor_for_token_id(session, auth.token_id)
+    if auth.session_id is not None:
+        return await actor_for_session_id(session, auth.session_id)
+    return None
+
+
+async def _serve(ws: WebSocket, svc: Services, hub: Hub, auth: Auth) -> None:
     settings = svc.settings
+    actor = auth.actor
 
     async def send(data: bytes) -> None:
         await ws.send_text(data.decode())
@@ -114,10 +151,25 @@ async def _serve(ws: WebSocket, svc: Services, hub: Hub, actor: Actor) -> None:
     conn = ResumableConnection(send, close, queue_size=settings.ws_queue_size, label=f"user {actor.id}")
     async with conn:
         async with svc.db.read() as session:
+            # as_of first: an event that ends the credential after it is caught by the hub,
+            # one before it by the check that follows
             as_of = await latest_event_id(session)
+            now = await _actor_now(session, auth)
             conversations = await conversation_ids_of(session, actor.id)
+        if now is None:
+            conn.close_soon(CLOSE_CREDENTIAL_REVOKED, "credential revoked")
+            return
+        actor = now
         conn.hold()
-        if not hub.attach(conn, user_id=actor.id, role=actor.role, conversation_ids=conversations, as_of=as_of):
+        attached = hub.attach(
+            conn,
+            user_id=actor.id,
+            role=actor.role,
+            conversation_ids=conversations,
+            as_of=as_of,
+            credential=_credential(auth),
+        )
+        if not attached:
             return
         conn.send_now(protocol.hello(_user_json(actor), as_of, settings.heartbeat_s).encode())
         peers = sorted(hub.online_peers(actor.id))
@@ -150,20 +202,21 @@ async def _replay(svc: Services, conn: ResumableConnection, actor: Actor, after:
 async def _read_loop(ws: WebSocket, svc: Services, hub: Hub, conn: ResumableConnection, actor: Actor) -> None:
     settings = svc.settings
     limiter = post_limiter(svc)
-    idle = settings.heartbeat_s * 2
+    typing = TypingThrottle()
     closing: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     conn.add_close_callback(lambda _conn: None if closing.done() else closing.set_result(None))
     while not conn.closed:
-        try:
-            message = await _next_message(ws, closing, idle)
-        except TimeoutError:
-            conn.close_soon(protocol.CLOSE_HEARTBEAT, "no heartbeat")
-            return
+        message = await _next_message(ws, closing)
         if message is None:
             return
         if message["type"] == "websocket.disconnect":
             conn.peer_closed(message.get("code", 1000))
             return
+        role = hub.current_role(conn)
+        if role is None:  # the credential ended (or the socket is closing): refuse what is in flight
+            return
+        if role != actor.role:
+            actor = replace(actor, role=cast(Role, role))
         raw = message.get("text")
         if raw is None:
             raw = message.get("bytes") or b""
@@ -181,7 +234,7 @@ async def _read_loop(ws: WebSocket, svc: Services, hub: Hub, conn: ResumableConn
             conn.send_now(protocol.error(exc.frame_id, exc.error).encode())
             continue
         try:
-            reply = await _handle(svc, hub, conn, actor, frame, limiter)
+            reply = await _handle(svc, hub, conn, actor, frame, limiter, typing)
         except ChatError as exc:
             conn.send_now(protocol.error(frame.id, exc).encode())
             continue
@@ -195,19 +248,18 @@ async def _read_loop(ws: WebSocket, svc: Services, hub: Hub, conn: ResumableConn
             conn.send_now(reply.encode())
 
 
-async def _next_message(ws: WebSocket, closing: asyncio.Future[None], idle: float) -> Message | None:
+async def _next_message(ws: WebSocket, closing: asyncio.Future[None]) -> Message | None:
     """The client's next message, or None once the server closes the connection (as a slow
     consumer, say: its close frame may wait behind a full buffer, but this socket is done and its
-    connection slots are freed now). Raises ``TimeoutError`` after ``idle`` seconds of silence."""
+    connection slots are freed now). A silent client may wait forever: liveness is the
+    transport's ping/pong, and a peer that stops answering it arrives here as a disconnect."""
     receiving: asyncio.Future[Message] = asyncio.ensure_future(ws.receive())
     waiting: set[asyncio.Future[Any]] = {receiving, closing}
-    done, _ = await asyncio.wait(waiting, timeout=idle, return_when=asyncio.FIRST_COMPLETED)
+    done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
     if receiving in done:
         return receiving.result()
     receiving.cancel()
-    if closing in done:
-        return None
-    raise TimeoutError
+    return None
 
 
 async def _handle(
@@ -217,6 +269,7 @@ async def _handle(
     actor: Actor,
     frame: protocol.Frame,
     limiter: SlidingWindowLimiter,
+    typing: TypingThrottle,
 ) -> str | None:
     command: Any = frame.command
     if frame.type == "ping":
@@ -228,9 +281,16 @@ async def _handle(
         conn.release(last)
         return None
     if frame.type == "typing":
-        async with svc.db.read() as session:
-            access = await policy.access_conversation(session, actor, command.conversation)
-            policy.require("post", actor, access.facts(actor))
+        # within the interval of one that went out: acked, not checked again, not sent on
+        if not typing.allows(command.conversation, command.topic, now=asyncio.get_running_loop().time()):
+            return protocol.ack(frame.id)
+        try:
+            async with svc.db.read() as session:
+                access = await policy.access_conversation(session, actor, command.conversation)
+                policy.require("post", actor, access.facts(actor))
+        except ChatError:
+            typing.forget(command.conversation, command.topic)
+            raise
         payload = {"type": "typing", "conversation": command.conversation, "topic": command.topic, "user": actor.id}
         await hub.send_ephemeral(command.conversation, payload, except_user=actor.id)
         return protocol.ack(frame.id)

@@ -1,7 +1,7 @@
 """The bot client's requests, events and heartbeat against the app served by uvicorn in the test's loop.
 
-The server's heartbeat is 1 s here, so every test also proves the client pings
-in time (the server closes a socket that is silent for two heartbeats).
+The server's heartbeat is 1 s here, so the client's optional ``ping`` frames go
+out (and are answered) during every test that lasts more than a second.
 """
 
 from __future__ import annotations

@@ -250,7 +250,7 @@ async def test_typing_goes_to_the_other_members_and_is_not_an_event(hub: Hub, ca
 
 
 async def test_presence_goes_to_users_who_share_a_conversation() -> None:
-    hub = Hub(MemoryBroker())
+    hub = Hub(MemoryBroker(), presence_coalesce_s=0)  # who is told; coalescing: test_hub_credentials.py
     await hub.start()
     try:
         bob, carol = join(hub, BOB), join(hub, CAROL)
