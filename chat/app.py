@@ -13,6 +13,7 @@ from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.types import ASGIApp
 
 from chat.channels.feed import latest_event_id
@@ -23,6 +24,7 @@ from chat.realtime.hub import Hub, MembershipSnapshot
 from chat.store.db import Database
 from chat.store.migrate import upgrade
 from chat.web.errors import EXCEPTION_HANDLERS
+from chat.web.hosts import HostCheckMiddleware
 from chat.web.routes import build_routes
 from chat.web.security import SecurityHeadersMiddleware
 from chat.web.serving import http_protocol
@@ -58,6 +60,7 @@ def create_app(settings: Settings, *, migrate: bool = False) -> Starlette:
     app = SalonApp(
         debug=settings.debug,
         routes=build_routes(),
+        middleware=[Middleware(HostCheckMiddleware, settings=settings)],
         exception_handlers=dict(EXCEPTION_HANDLERS),
         lifespan=lifespan,
     )

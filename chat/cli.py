@@ -7,6 +7,7 @@ its flags, so the CLI and the server read configuration the same way.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -67,15 +68,46 @@ def main() -> None:
 @click.option("--port", type=int, default=None, help="Port to listen on [default 8000].")
 @data_dir_option
 def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
-    """Run the server (UI, API and websocket on one port); migrates the database first."""
+    """Run the server (UI, API and websocket on one port); migrates the database first.
+
+    On an address other machines can reach, with no account yet, it prints a one-time setup token:
+    the first account (the administrator) needs it.
+    """
     import uvicorn
 
     from chat.app import create_app, server_config
 
     settings = load_settings(host=host, port=port, data_dir=data_dir)
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    settings = _with_setup_token(settings)
     app = create_app(settings, migrate=True)
     uvicorn.Server(server_config(app, settings)).run()
+
+
+def _with_setup_token(settings: Settings) -> Settings:
+    """Make and print the setup token when the server is reachable by others and has no account yet."""
+    from chat.accounts.users import has_users
+    from chat.web.hosts import SETUP_TOKEN_KEY, reachable_by_others
+
+    if not reachable_by_others(settings):
+        return settings
+
+    async def work(db: Database) -> bool:
+        async with db.read() as session:
+            return await has_users(session)
+
+    if run_with_db(settings, work):
+        return settings
+    token = secrets.token_urlsafe(24)
+    base = settings.public_origin.rstrip("/") or f"http://<this server's address>:{settings.port}"
+    click.echo(
+        "Salon has no account yet. Create the administrator at\n"
+        f"    {base}/setup?token={token}\n"
+        f"(setup token {token}: good for the first account only, until this server stops),\n"
+        "or with `chat create-admin`.",
+        err=True,
+    )
+    return settings.replace(extra={**settings.extra, SETUP_TOKEN_KEY: token})
 
 
 @main.command()

@@ -102,7 +102,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(database_url=database_url, data_dir=tmp_path)
+    # httpx's ASGITransport sends Host "testserver": allowed here, in the tests' settings only
+    return Settings(database_url=database_url, data_dir=tmp_path, allowed_hosts=("testserver",))
 
 
 @pytest.fixture

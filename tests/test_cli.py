@@ -1,10 +1,13 @@
-"""``chat create-admin`` and ``chat create-bot`` against a fresh SQLite data directory."""
+"""``chat create-admin``, ``chat create-bot`` and the setup token of ``chat serve``, on a fresh SQLite data dir."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
+from typing import Any
 
+import httpx2
 import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import select
@@ -134,3 +137,54 @@ def test_create_bot_needs_an_owner(tmp_path: Path) -> None:
 def test_help(command: str) -> None:
     result = CliRunner().invoke(chat_cli, [command, "--help"])
     assert result.exit_code == 0 and "--data-dir" in result.output
+
+
+# --- chat serve: the setup token of a server others can reach --------------------------------------
+
+
+def serve_without_serving(data_dir: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[Result, Any]:
+    """Run ``chat serve ARGS`` up to the point uvicorn would start; return the result and the app."""
+    import uvicorn
+
+    started: list[Any] = []
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, *a, **k: started.append(self.config.app))
+    result = run(data_dir, "serve", *args)
+    assert result.exit_code == 0, result.output
+    return result, started[0]
+
+
+def register_first(app: Any, **body: str) -> tuple[int, dict[str, Any]]:
+    async def post() -> tuple[int, dict[str, Any]]:
+        transport = httpx2.ASGITransport(app=app)
+        try:
+            async with httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
+                response = await client.post("/api/v1/users", json={"password": "a-long-password", **body})
+                return response.status_code, response.json()
+        finally:
+            await app.state.services.db.dispose()
+
+    return asyncio.run(post())
+
+
+def test_serve_on_an_exposed_address_prints_a_one_time_setup_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result, app = serve_without_serving(tmp_path, monkeypatch, "--host", "0.0.0.0", "--port", "8123")  # noqa: S104
+    found = re.search(r"/setup\?token=(\S+)", result.output)
+    assert found, result.output
+    token = found.group(1)
+    assert f"setup token {token}" in result.output and "chat create-admin" in result.output
+    assert register_first(app, username="mallory")[1]["error"]["code"] == "setup_token_required"
+    status, body = register_first(app, username="founder", setup_token=token)
+    assert (status, body["role"]) == (201, "admin")
+    # with an account, a restart prints no token
+    again, _ = serve_without_serving(tmp_path, monkeypatch, "--host", "0.0.0.0")  # noqa: S104
+    assert "token" not in again.output
+
+
+def test_serve_on_loopback_prints_no_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert run(tmp_path, "migrate").exit_code == 0  # serve migrates in its lifespan, which does not run here
+    result, app = serve_without_serving(tmp_path, monkeypatch)
+    assert "token" not in result.output
+    status, body = register_first(app, username="founder")
+    assert (status, body["role"]) == (201, "admin")

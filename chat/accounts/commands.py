@@ -32,6 +32,7 @@ class Register(Checked):
 
     def __post_init__(self) -> None:
         check_new_password(self.password)
+    setup_token: str | None = field(default=None, metadata=limits(min_len=1, max_len=128))  # the first account
         super().__post_init__()
 
 

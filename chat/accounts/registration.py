@@ -2,7 +2,13 @@
 
 Decision (setting ``registration_mode``):
 
-* The first account ever becomes ``admin``, whatever the mode.
+* The first account ever becomes ``admin``, whatever the mode. On a server that
+  others can reach (the caller passes ``setup_token``), only the holder of the
+  one-time setup token ``chat serve`` printed may create it: 403
+  ``setup_token_required`` without one, 403 ``invalid_setup_token`` with a wrong
+  one. The token is good for the first account only, so it is single-use by
+  construction; ``chat create-admin`` needs none. On loopback the first visitor
+  sets the server up (``setup_token=None``).
 * ``open``: anyone may register and becomes a ``member``; an invitation code
   is optional (a guest invitation still makes a guest of its conversations).
 * ``invite``: a valid invitation code is required (created by staff).
@@ -13,12 +19,14 @@ An invitation code is single-use, expires, and is honoured only while its
 creator is active and may still create it under the current mode (see
 ``policy.can_create_invitation``). A registration with a code takes the
 invitation's role and is added to its conversations (one ``member.invited``
-event each, by the inviter). Errors: 403 ``invitation_required`` (``invite`` mode, no code),
-403 ``registration_closed``, 403 ``invalid_invitation``, 409 ``username_taken``,
-422 for bad fields. No password is hashed before those checks pass.
+event each, by the inviter). Errors: the two setup-token errors above,
+403 ``invitation_required`` (``invite`` mode, no code), 403 ``registration_closed``,
+403 ``invalid_invitation``, 409 ``username_taken``, 422 for bad fields. No password is hashed before those checks pass.
 """
 
 from __future__ import annotations
+
+import hmac
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,12 +45,24 @@ _REGISTER_LOCK_KEY = 0x5A11  # pg_advisory_xact_lock: one registration at a time
 
 
 async def register(
-    session: AsyncSession, cmd: Register, *, mode: RegistrationMode, invite_policy: InvitePolicy = "members"
+    session: AsyncSession,
+    cmd: Register,
+    *,
+    mode: RegistrationMode,
+    invite_policy: InvitePolicy = "members",
+    setup_token: str | None = None,
 ) -> UserInfo:
-    """Create an account from a registration request; returns the new user."""
+    """Create an account from a registration request; returns the new user.
+
+    ``setup_token``: None lets the first visitor create the first account (a loopback server);
+    a string makes the first account need ``cmd.setup_token`` equal to it ("": nobody can, the
+    first account comes from ``chat create-admin``).
+    """
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _REGISTER_LOCK_KEY})
     first = await session.scalar(select(models.User.id).limit(1)) is None
+    if first and setup_token is not None:
+        check_setup_token(cmd.setup_token, setup_token)
     invitation = inviter = None
     if cmd.invite is not None:
         invitation, inviter = await redeem_invitation(session, cmd.invite, mode=mode)
@@ -66,3 +86,15 @@ async def register(
     if invitation is not None and inviter is not None:
         await use_invitation(session, invitation, inviter, user, invite_policy=invite_policy)
     return UserInfo.of(user)
+
+
+def check_setup_token(given: str | None, expected: str) -> None:
+    """Refuse the first account unless ``given`` is the server's setup token (constant-time compare)."""
+    if given is None:
+        raise Forbidden(
+            "setup_token_required",
+            "the first account of this server needs the setup token printed by `chat serve` "
+            "(or create it with `chat create-admin`)",
+        )
+    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise Forbidden("invalid_setup_token", "that is not this server's setup token")

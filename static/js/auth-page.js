@@ -36,6 +36,7 @@ async function submit(event) {
       const body = { username: data.username, password: data.password };
       if (data.display_name) body.display_name = data.display_name;
       if (data.invite) body.invite = data.invite;
+      if (data.setup_token) body.setup_token = data.setup_token;
       await post("/users", body);
       await post("/session", { username: data.username, password: data.password });
     }

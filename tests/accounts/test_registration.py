@@ -204,3 +204,33 @@ async def test_concurrent_registrations_of_one_name_make_one_user(db: Database, 
     created = [r for r in results if isinstance(r, UserInfo)]
     conflicts = [r for r in results if isinstance(r, ChatError) and r.code == "username_taken"]
     assert len(created) == 1 and len(conflicts) == 2
+
+
+# --- the first account of a server others can reach needs the setup token -------------------------
+
+
+async def setup_signup(db: Database, username: str, token: str | None, *, expected: str) -> UserInfo:
+    async with db.transaction() as s:
+        cmd = Register(username=username, password="a-long-password", setup_token=token)
+        return await register(s, cmd, mode="open", setup_token=expected)
+
+
+async def test_the_first_account_needs_the_setup_token_when_one_is_required(db: Database) -> None:
+    await refused(db, "setup_token_required", lambda: setup_signup(db, "mallory", None, expected="s3cret-token"))
+    await refused(db, "invalid_setup_token", lambda: setup_signup(db, "mallory", "guess", expected="s3cret-token"))
+    first = await setup_signup(db, "founder", "s3cret-token", expected="s3cret-token")
+    assert first.role == "admin"
+    # single use: the token made the first account; presented again it gives nothing more
+    second = await setup_signup(db, "mallory", "s3cret-token", expected="s3cret-token")
+    assert second.role == "member"
+
+
+async def test_without_a_setup_token_nobody_creates_the_first_account_over_the_web(db: Database) -> None:
+    await refused(db, "setup_token_required", lambda: setup_signup(db, "mallory", None, expected=""))
+    await refused(db, "invalid_setup_token", lambda: setup_signup(db, "mallory", "anything", expected=""))
+
+
+async def test_on_a_loopback_server_the_first_visitor_sets_up(db: Database) -> None:
+    async with db.transaction() as s:  # setup_token=None: the first visitor sets up
+        first = await register(s, Register(username="founder", password="a-long-password"), mode="open")
+    assert first.role == "admin"

@@ -73,7 +73,9 @@ async def test_login_sets_a_strict_session_cookie(client: httpx2.AsyncClient, ca
 
 
 async def test_behind_tls_the_cookie_is_secure(cast: Cast, settings: Settings) -> None:
-    async with server(settings, base_url="https://chat.example.com") as client:
+    async with server(
+        settings.replace(public_origin="https://chat.example.com"), base_url="https://chat.example.com"
+    ) as client:
         response = await log_in(client, "bob", origin="https://chat.example.com")
     assert cookie_attributes(response)["secure"] is True
 

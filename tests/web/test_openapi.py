@@ -24,7 +24,7 @@ from tests.test_docs import all_error_codes
 
 @pytest.fixture
 async def app(tmp_path: Path) -> AsyncIterator[Starlette]:
-    application = create_app(Settings(data_dir=tmp_path))
+    application = create_app(Settings(data_dir=tmp_path, allowed_hosts=("testserver",)))
     yield application
     await application.state.services.db.dispose()
 

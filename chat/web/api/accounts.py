@@ -31,6 +31,7 @@ from chat.web.auth import (
     require_actor,
     set_session_cookie,
 )
+from chat.web.hosts import required_setup_token
 from chat.web.http import json_ok, path_id, read_command
 from chat.web.openapi import Query, api_route
 from chat.web.state import services
@@ -51,7 +52,11 @@ async def register_user(request: Request) -> Response:
     svc = services(request)
     async with svc.db.transaction() as session:
         user = await register(
-            session, cmd, mode=svc.settings.registration_mode, invite_policy=svc.settings.invite_policy
+            session,
+            cmd,
+            mode=svc.settings.registration_mode,
+            invite_policy=svc.settings.invite_policy,
+            setup_token=required_setup_token(svc.settings),
         )
     return json_ok(user, status=201)
 
@@ -195,6 +200,8 @@ routes: list[BaseRoute] = [
             "invitation_required",
             "registration_closed",
             "invalid_invitation",
+            "setup_token_required",
+            "invalid_setup_token",
             "csrf_failed",
             "too_many_registrations",
         ),
