@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -161,14 +161,23 @@ async def actor_for_session(session: AsyncSession, secret: str) -> tuple[Actor, 
 
 
 async def actor_for_session_id(session: AsyncSession, sid: str) -> Actor | None:
-    """The user of a session that still works, as they are now (a socket re-checks its credential)."""
-    user = await session.scalar(
-        select(models.User)
-        .join(models.WebSession, models.WebSession.user_id == models.User.id)
-        .where(
-            models.WebSession.id == sid,
-            models.WebSession.expires_at > models.utcnow(),
-            models.User.active.is_(True),
+    """The user of a session that still works, as they are now."""
+    found = await live_session(session, sid)
+    return found[0] if found is not None else None
+
+
+async def live_session(session: AsyncSession, sid: str) -> tuple[Actor, datetime] | None:
+    """The user of a session that still works, as they are now, and when the session expires
+    (a socket re-checks its credential when it attaches, and is closed when it expires)."""
+    row = (
+        await session.execute(
+            select(models.User, models.WebSession.expires_at)
+            .join(models.WebSession, models.WebSession.user_id == models.User.id)
+            .where(
+                models.WebSession.id == sid,
+                models.WebSession.expires_at > models.utcnow(),
+                models.User.active.is_(True),
+            )
         )
-    )
-    return actor_of(user) if user is not None else None
+    ).first()
+    return (actor_of(row[0]), row[1]) if row is not None else None

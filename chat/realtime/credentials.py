@@ -15,6 +15,7 @@ event                      sockets closed                              close cod
                            it); token sockets stay (tokens survive a
                            password change; revoke one explicitly)
 ``user.deactivated``       every socket of the user (the hub)          4003 ``account deactivated``
+(the session expires)      the ones opened with it, when it expires    4001 ``session expired``
 =========================  ==========================================  ========================
 
 :class:`Revocations` remembers the recent ones for a socket that is being
@@ -35,10 +36,14 @@ _USERS = 10_000  # users with recent revocations kept (the oldest are forgotten 
 
 @dataclass(frozen=True)
 class Credential:
-    """What a socket was opened with: a session (``session`` = its tag) or a token (``token`` = its id)."""
+    """What a socket was opened with: a session (``session`` = its tag) or a token (``token`` = its id).
+
+    ``expires_at`` (POSIX seconds) is when a session stops working on its own: the hub closes
+    the socket then (4001 ``session expired``)."""
 
     session: str | None = None
     token: int | None = None
+    expires_at: float | None = None
 
 
 def revocation_facts(kind: str, data: dict[str, Any]) -> dict[str, Any] | None:

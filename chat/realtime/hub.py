@@ -59,6 +59,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Coroutine, Iterable, Mapping, Sequence
 from typing import Any
@@ -121,6 +122,7 @@ class Hub:
         self._conns: dict[int, set[Connection]] = {}
         self._user_of: dict[Connection, int] = {}
         self._credential_of: dict[Connection, Credential] = {}
+        self._expiry: dict[Connection, asyncio.TimerHandle] = {}
         self._roles: dict[int, str] = {}
         self._online = PresenceTable()  # across processes
         self._coalescer = PresenceCoalescer(presence_coalesce_s)
@@ -203,6 +205,10 @@ class Hub:
         self._conns.setdefault(user_id, set()).add(conn)
         self._user_of[conn] = user_id
         self._credential_of[conn] = credential
+        if credential.expires_at is not None:
+            delay = max(0.0, credential.expires_at - time.time())
+            loop = asyncio.get_running_loop()
+            self._expiry[conn] = loop.call_later(delay, conn.close_soon, CLOSE_CREDENTIAL_REVOKED, "session expired")
         self._roles[user_id] = role
         conn.add_close_callback(self.detach)
         if first:
@@ -213,6 +219,9 @@ class Hub:
         """Forget a connection (called by the connection itself when it closes; idempotent)."""
         user_id = self._user_of.pop(conn, None)
         self._credential_of.pop(conn, None)
+        expiry = self._expiry.pop(conn, None)
+        if expiry is not None:
+            expiry.cancel()
         if user_id is None:
             return
         conns = self._conns.get(user_id)

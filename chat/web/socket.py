@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
+from datetime import UTC
 from typing import Any, cast
 
 from starlette.responses import JSONResponse
@@ -44,7 +45,7 @@ from starlette.websockets import WebSocket, WebSocketState
 
 from chat.accounts.credentials import session_tag
 from chat.accounts.ratelimit import SlidingWindowLimiter
-from chat.accounts.sessions import actor_for_session_id
+from chat.accounts.sessions import live_session
 from chat.accounts.tokens import actor_for_token_id
 from chat.channels import policy
 from chat.channels.feed import events_since, latest_event_id
@@ -122,18 +123,19 @@ def _origin_key(origin: str) -> str:
     return _normal_origin(origin)
 
 
-def _credential(auth: Auth) -> Credential:
+async def _check_again(session: Any, auth: Auth) -> tuple[Actor, Credential] | None:
+    """The user behind ``auth`` as they are now and the credential as the hub tracks it,
+    or None if the credential no longer works."""
     if auth.token_id is not None:
-        return Credential(token=auth.token_id)
-    return Credential(session=session_tag(auth.session_id) if auth.session_id else None)
-
-
-async def _actor_now(session: Any, auth: Auth) -> Actor | None:
-    """The user behind ``auth`` as they are now, or None if the credential no longer works."""
-    if auth.token_id is not None:
-        return await actor_for_token_id(session, auth.token_id)
+        actor = await actor_for_token_id(session, auth.token_id)
+        return (actor, Credential(token=auth.token_id)) if actor is not None else None
     if auth.session_id is not None:
-        return await actor_for_session_id(session, auth.session_id)
+        found = await live_session(session, auth.session_id)
+        if found is None:
+            return None
+        actor, expires_at = found
+        expiry = (expires_at if expires_at.tzinfo else expires_at.replace(tzinfo=UTC)).timestamp()
+        return actor, Credential(session=session_tag(auth.session_id), expires_at=expiry)
     return None
 
 
@@ -154,12 +156,12 @@ async def _serve(ws: WebSocket, svc: Services, hub: Hub, auth: Auth) -> None:
             # as_of first: an event that ends the credential after it is caught by the hub,
             # one before it by the check that follows
             as_of = await latest_event_id(session)
-            now = await _actor_now(session, auth)
+            checked = await _check_again(session, auth)
             conversations = await conversation_ids_of(session, actor.id)
-        if now is None:
+        if checked is None:
             conn.close_soon(CLOSE_CREDENTIAL_REVOKED, "credential revoked")
             return
-        actor = now
+        actor, credential = checked
         conn.hold()
         attached = hub.attach(
             conn,
@@ -167,7 +169,7 @@ async def _serve(ws: WebSocket, svc: Services, hub: Hub, auth: Auth) -> None:
             role=actor.role,
             conversation_ids=conversations,
             as_of=as_of,
-            credential=_credential(auth),
+            credential=credential,
         )
         if not attached:
             return

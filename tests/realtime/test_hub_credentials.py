@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -80,6 +81,17 @@ async def test_a_socket_checked_before_the_revocation_is_refused_when_it_attache
     assert not attached and late.closed_with == (CLOSE_CREDENTIAL_REVOKED, "logged out")
     # a snapshot that includes the logout checked the session itself; other sessions attach
     assert open_socket(hub, BOB, Credential(session=SESSION_B), as_of=19).closed_with is None
+
+
+async def test_a_session_socket_is_closed_when_the_session_expires(hub: Hub) -> None:
+    expiring = open_socket(hub, BOB, Credential(session=SESSION_A, expires_at=time.time() + 0.05))
+    lasting = open_socket(hub, BOB, Credential(session=SESSION_B, expires_at=time.time() + 3600))
+    await until(lambda: expiring.closed_with is not None, "the session to expire")
+    assert expiring.closed_with == (CLOSE_CREDENTIAL_REVOKED, "session expired")
+    assert lasting.closed_with is None
+    lasting.conn.close_soon(1000)  # its expiry timer goes with it
+    await settle()
+    assert lasting.closed_with == (1000, "")
 
 
 async def test_a_role_change_is_what_the_next_frame_acts_with(hub: Hub) -> None:

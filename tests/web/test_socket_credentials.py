@@ -1,7 +1,7 @@
 """An open websocket acts with the rights its credential has now, over a real server.
 
 Each trigger that ends a credential (logout, token revoked, password changed from
-another session, deactivation) closes exactly the sockets opened with it, with its
+another session, deactivation, the session's expiry) closes exactly the sockets opened with it, with its
 documented close code, and a frame sent after it changes nothing. A role change
 keeps the socket open and applies at once: to the next frame, to live delivery and
 to ``resume``.
@@ -12,17 +12,21 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import httpx2
 import pytest
 import websockets
+from sqlalchemy import update
 from websockets.exceptions import InvalidStatus
 
 from chat.accounts.commands import CreateInvitation
 from chat.accounts.invitations import create_invitation
+from chat.accounts.sessions import session_id_of
 from chat.accounts.users import create_user
 from chat.channels.policy import Actor
+from chat.store import models
 from chat.store.db import Database
 from tests.channels.messaging_support import channel, counts, post
 from tests.conftest import Live
@@ -172,6 +176,21 @@ async def test_deactivation_closes_every_socket_of_the_account(
     with pytest.raises(InvalidStatus) as refused:
         await connect.raw(cast.bob)
     assert refused.value.response.status_code == 401
+
+
+async def test_a_session_that_expires_closes_its_sockets(
+    live: Live, db: Database, cast: Cast, http: httpx2.AsyncClient
+) -> None:
+    browser = await login(http, cast.bob)
+    soon = models.utcnow() + timedelta(seconds=3)  # long enough to open the socket first
+    async with db.transaction() as s:
+        await s.execute(
+            update(models.WebSession)
+            .where(models.WebSession.id == session_id_of(browser.secret))
+            .values(expires_at=soon)
+        )
+    async with session_socket(live, browser, "expiring") as peer:
+        assert await peer.wait_closed() == 4001 and peer.close_reason == "session expired"
 
 
 # --- a role change applies at once, the socket stays open -------------------------------------------
