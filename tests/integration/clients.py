@@ -130,21 +130,24 @@ class Follower:
         self.srv, self.token = srv, token
         self.cursor = 0
         self.messages: list[int] = []  # message ids of message.posted events, in arrival order
+        self.live: set[int] = set()  # those of them delivered live, not replayed by a resume
         self.closes: list[int | None] = []  # close codes of the sockets the server closed
         self.resumed = asyncio.Event()  # set after each completed resume
         self._resuming: list[dict[str, Any]] | None = None
 
-    def _apply(self, event: dict[str, Any]) -> None:
+    def _apply(self, event: dict[str, Any], *, live: bool) -> None:
         self.cursor = event["id"]
         if event["kind"] == "message.posted":
             self.messages.append(int(event["data"]["message"]["id"]))
+            if live:
+                self.live.add(self.messages[-1])
 
     def _take(self, frame: dict[str, Any]) -> None:
         if frame.get("type") == "resumed":
             assert self._resuming is not None, "resumed without resume"
             for event in sorted(self._resuming, key=lambda e: int(e["id"])):
                 if event["id"] > self.cursor:  # the documented overlap of live and replayed events
-                    self._apply(event)
+                    self._apply(event, live=False)
             self._resuming = None
             self.resumed.set()
         elif frame.get("type") == "event":
@@ -152,7 +155,7 @@ class Follower:
                 self._resuming.append(frame["event"])
             else:
                 assert frame["event"]["id"] > self.cursor, f"an event arrived twice or out of order: {frame}"
-                self._apply(frame["event"])
+                self._apply(frame["event"], live=True)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Follow until ``stop``; after every close, reconnect and resume from the cursor."""
