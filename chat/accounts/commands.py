@@ -29,10 +29,10 @@ class Register(Checked):
     password: str = field(metadata=_NEW_PASSWORD)
     display_name: str | None = field(default=None, metadata=_DISPLAY_NAME)
     invite: str | None = field(default=None, metadata=limits(min_len=1, max_len=128))
+    setup_token: str | None = field(default=None, metadata=limits(min_len=1, max_len=128))  # the first account
 
     def __post_init__(self) -> None:
         check_new_password(self.password)
-    setup_token: str | None = field(default=None, metadata=limits(min_len=1, max_len=128))  # the first account
         super().__post_init__()
 
 
