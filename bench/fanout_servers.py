@@ -31,7 +31,9 @@ T = TypeVar("T")
 # per-user connection cap (CHAT_WS_MAX_PER_USER, 20) stays: every receiver is its own user.
 LOAD_TEST_ENV = {
     "CHAT_LOGIN_LIMIT_PER_ACCOUNT": "0",
+    "CHAT_LOGIN_LIMIT_PER_ACCOUNT_GLOBAL": "0",
     "CHAT_LOGIN_LIMIT_PER_ADDRESS": "0",
+    "CHAT_MAX_CONNECTIONS": "100000",  # the benches hold thousands of sockets on purpose
     "CHAT_REGISTER_LIMIT_PER_ADDRESS": "0",
     "CHAT_POST_LIMIT_PER_USER": "0",
     "CHAT_WS_MAX_PER_ADDRESS": "0",
