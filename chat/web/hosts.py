@@ -45,6 +45,8 @@ _HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(
 
 def host_name(host_header: str) -> str:
     """The name of a ``Host`` header, lower-case, without port, brackets or trailing dot ("" if malformed)."""
+    if any(char in host_header for char in "@/\\?#"):
+        return ""  # userinfo or a path: no browser sends that
     try:
         name = urlsplit(f"//{host_header.strip()}").hostname
     except ValueError:

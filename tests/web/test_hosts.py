@@ -51,6 +51,8 @@ EVIL = "rebound.attacker.example"
         ("testserver", False),
         ("", False),
         ("[not an address", False),
+        ("attacker.example@127.0.0.1", False),
+        ("127.0.0.1/x", False),
     ],
 )
 def test_allowed_hosts(host: str, allowed: bool) -> None:
