@@ -10,7 +10,13 @@ limits sit in its metadata::
 Building a command with a value outside its limits raises ``Invalid`` with a
 stable code (``too_long``, ``too_short``, ``bad_format``, ``out_of_range``),
 so the REST API, the websocket, the CLI and tests all get the same checks.
-``chat.web.schema`` turns JSON into commands and commands into JSON Schema.
+
+Every field is checked, with or without limits: a string (or a string in a
+list) with a NUL character or a lone UTF-16 surrogate is ``bad_format`` (no
+database text column holds the first, no UTF-8 text the second); an integer
+(or an integer in a list) outside the signed 64-bit range is ``out_of_range``
+(no database column holds it). ``chat.web.schema`` turns JSON into commands
+and commands into JSON Schema.
 """
 
 from __future__ import annotations
@@ -22,6 +28,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from chat.errors import Invalid
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+_BAD_CHARS = re.compile("[\x00\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,9 @@ class Limits:
     description: str = ""
 
 
+_NO_LIMITS = Limits()
+
+
 def limits(**kwargs: Any) -> dict[str, Limits]:
     return {"limits": Limits(**kwargs)}
 
@@ -45,30 +59,51 @@ def normalise_space(value: str) -> str:
     return " ".join(unicodedata.normalize("NFC", value).split())
 
 
+def check_chars(name: str, value: str) -> str:
+    """``value`` unless it holds a NUL character or a lone surrogate (``bad_format``)."""
+    found = _BAD_CHARS.search(value)
+    if found is not None:
+        what = "NUL characters" if found.group() == "\x00" else "lone UTF-16 surrogates"
+        raise Invalid("bad_format", f"{name} must not contain {what}", field=name)
+    return value
+
+
+def check_int(name: str, value: int, minimum: int | None = None, maximum: int | None = None) -> int:
+    """``value`` if within ``minimum``…``maximum`` (default: the signed 64-bit range), else ``out_of_range``."""
+    low = INT64_MIN if minimum is None else minimum
+    high = INT64_MAX if maximum is None else maximum
+    if value < low:
+        raise Invalid("out_of_range", f"{name} must be at least {low}", field=name)
+    if value > high:
+        raise Invalid("out_of_range", f"{name} must be at most {high}", field=name)
+    return value
+
+
 class Checked:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
-            lim: Limits | None = f.metadata.get("limits")
-            if lim is None:
-                continue
+            lim: Limits = f.metadata.get("limits", _NO_LIMITS)
             value = getattr(self, f.name)
             if value is None:
                 continue
             if isinstance(value, str):
+                check_chars(f.name, value)
                 if lim.strip:
                     value = normalise_space(value)
                     object.__setattr__(self, f.name, value)
                 _check_text(f.name, value, lim)
             elif isinstance(value, int) and not isinstance(value, bool):
-                if lim.minimum is not None and value < lim.minimum:
-                    raise Invalid("out_of_range", f"{f.name} must be at least {lim.minimum}", field=f.name)
-                if lim.maximum is not None and value > lim.maximum:
-                    raise Invalid("out_of_range", f"{f.name} must be at most {lim.maximum}", field=f.name)
+                check_int(f.name, value, lim.minimum, lim.maximum)
             elif isinstance(value, list | tuple):
                 if lim.max_items is not None and len(value) > lim.max_items:
                     raise Invalid("too_many", f"{f.name} takes at most {lim.max_items} items", field=f.name)
                 if lim.min_items is not None and len(value) < lim.min_items:
                     raise Invalid("too_few", f"{f.name} needs at least {lim.min_items} items", field=f.name)
+                for item in value:
+                    if isinstance(item, str):
+                        check_chars(f.name, item)
+                    elif isinstance(item, int) and not isinstance(item, bool):
+                        check_int(f.name, item)
 
 
 def _check_text(name: str, value: str, lim: Limits) -> None:

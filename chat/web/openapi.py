@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from chat import __version__
+from chat.validation import INT64_MAX
 from chat.web.schema import json_schema
 
 API_PREFIX = "/api/v1"
@@ -39,6 +40,7 @@ class ApiSpec:
     auth: bool = True
     query: Sequence[Query] = ()
     errors: Sequence[str] = field(default_factory=tuple)  # error codes this route may answer
+    also: Sequence[int] = ()  # other success statuses with the same response (200 for a retried create)
 
 
 class ApiRoute(Route):
@@ -60,12 +62,13 @@ def api_route(
     auth: bool = True,
     query: Sequence[Query] = (),
     errors: Sequence[str] = (),
+    also: Sequence[int] = (),
 ) -> ApiRoute:
     return ApiRoute(
         path,
         endpoint,
         method=method,
-        spec=ApiSpec(summary, request, response, status, auth, tuple(query), tuple(errors)),
+        spec=ApiSpec(summary, request, response, status, auth, tuple(query), tuple(errors), tuple(also)),
     )
 
 
@@ -77,6 +80,12 @@ def _plain_path(path: str) -> str:
 def _operation_id(route: ApiRoute) -> str:
     path = _plain_path(route.path.removeprefix(API_PREFIX))
     return f"{route.method.lower()}{re.sub(r'[^A-Za-z0-9]+', '_', path)}".rstrip("_")
+
+
+def _path_schema(convertor: str) -> dict[str, Any]:
+    if convertor in ("id", "int"):  # chat.web.http.IdConvertor: ids of 64-bit columns
+        return {"type": "integer", "minimum": 1, "maximum": INT64_MAX}
+    return {"type": "string"}
 
 
 _ERROR_SCHEMA = {
@@ -100,7 +109,7 @@ def openapi_document(routes: Sequence[BaseRoute]) -> dict[str, Any]:
             continue
         spec = route.spec
         params = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "integer" if conv == "int" else "string"}}
+            {"name": name, "in": "path", "required": True, "schema": _path_schema(conv)}
             for name, conv in re.findall(r"{(\w+)(?::(\w+))?}", route.path)
         ]
         params += [
@@ -113,22 +122,19 @@ def openapi_document(routes: Sequence[BaseRoute]) -> dict[str, Any]:
             }
             for q in spec.query
         ]
+        success: dict[str, Any] = {"description": "success"}
+        if spec.response is not None:
+            success["content"] = {"application/json": {"schema": json_schema(spec.response, components)}}
+        responses = {str(status): success for status in (spec.status, *spec.also)}
+        responses["default"] = {
+            "description": "an error",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
         op: dict[str, Any] = {
             "summary": spec.summary,
             "operationId": _operation_id(route),
             "parameters": params,
-            "responses": {
-                str(spec.status): {"description": "success"}
-                | (
-                    {"content": {"application/json": {"schema": json_schema(spec.response, components)}}}
-                    if spec.response is not None
-                    else {}
-                ),
-                "default": {
-                    "description": "an error",
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-                },
-            },
+            "responses": responses,
         }
         if spec.request is not None:
             op["requestBody"] = {

@@ -9,20 +9,23 @@ docs/protocol.md for every frame, error code and close code.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from chat.errors import ChatError, Invalid
-from chat.validation import Checked, limits
-from chat.web.schema import parse, to_json
+from chat.validation import INT64_MAX, INT64_MIN, Checked, limits
+from chat.web.schema import JsonError, loads, parse, refuse_surrogates, to_json
 
 FrameId = str | int
+
+_BAD_ID_CHARS = re.compile("[\x00\ud800-\udfff]")  # an id is echoed back: NUL, lone surrogates refused
 
 # The one close code of the web layer (docs/protocol.md lists them all; the realtime
 # layer's codes, 1001 4003 4008 4009 …, live in chat.realtime.connection).
 CLOSE_HEARTBEAT = 4000  # no frame within two heartbeat intervals
 
-MAX_ID = 2**63 - 1  # ids and cursors beyond a PostgreSQL bigint cannot exist: out_of_range, not a server error
+MAX_ID = INT64_MAX  # ids and cursors beyond a PostgreSQL bigint cannot exist: out_of_range, not a server error
 _ID = limits(minimum=1, maximum=MAX_ID)
 _CURSOR = limits(minimum=0, maximum=MAX_ID)
 
@@ -108,23 +111,25 @@ class Frame:
 
 
 def parse_frame(raw: str | bytes) -> Frame:
+    """A client frame into its command; ``FrameError`` (never anything else) for any bad input."""
     try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise FrameError(None, Invalid("invalid_json", "the frame is not valid JSON")) from None
+        data = loads(raw)
+    except JsonError as exc:
+        raise FrameError(None, Invalid("invalid_json", f"the frame is not valid JSON: {exc}")) from None
     if not isinstance(data, dict):
         raise FrameError(None, Invalid("bad_frame", "a frame must be a JSON object"))
     frame_id = data.pop("id", None)
     if frame_id is None:
         raise FrameError(None, Invalid("missing_field", "every frame needs an id", field="id"))
-    if (
-        isinstance(frame_id, bool)
-        or not isinstance(frame_id, str | int)
-        or (isinstance(frame_id, str) and len(frame_id) > 64)
-    ):
+    if not _good_id(frame_id):
         raise FrameError(
-            None, Invalid("wrong_type", "id must be a string of at most 64 characters or an integer", field="id")
+            None,
+            Invalid("wrong_type", "id must be a string of at most 64 characters or a 64-bit integer", field="id"),
         )
+    try:
+        refuse_surrogates(data)
+    except ChatError as exc:
+        raise FrameError(frame_id, exc) from None
     kind = data.pop("type", None)
     if not isinstance(kind, str):
         raise FrameError(frame_id, Invalid("missing_field", "every frame needs a type", field="type"))
@@ -136,6 +141,13 @@ def parse_frame(raw: str | bytes) -> Frame:
     except ChatError as exc:
         raise FrameError(frame_id, exc) from None
     return Frame(kind, frame_id, command)
+
+
+def _good_id(frame_id: object) -> bool:
+    """A frame id is echoed in the answer: a short string without NUL, or an integer a client can hold."""
+    if isinstance(frame_id, str):
+        return len(frame_id) <= 64 and not _BAD_ID_CHARS.search(frame_id)
+    return isinstance(frame_id, int) and not isinstance(frame_id, bool) and INT64_MIN <= frame_id <= INT64_MAX
 
 
 def encode(frame: dict[str, Any]) -> str:

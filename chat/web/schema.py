@@ -6,21 +6,89 @@ command dataclass ``cls``, each of the declared type (``bool`` is not an
 ``Checked.__post_init__`` then applies its limits. ``json_schema(cls)`` gives
 the OpenAPI schema of the same dataclass, so the docs cannot drift from the
 checks.
+
+``loads(raw)`` is the one JSON reader of untrusted text (REST bodies and
+websocket frames): strict JSON (no ``NaN``), at most :data:`MAX_DEPTH` levels
+of nesting, integers beyond 64 bits read as out of range without the
+quadratic cost of converting thousands of digits, and no lone UTF-16
+surrogate anywhere (``"\\ud800"`` is valid JSON syntax but no text: nothing
+downstream could encode it).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 import types
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from chat.errors import Invalid
-from chat.validation import Limits
+from chat.validation import INT64_MAX, INT64_MIN, Limits
 
 T = TypeVar("T")
 
 _MISSING = dataclasses.MISSING
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+MAX_DEPTH = 32  # commands nest two levels (an object holding a list); 32 is generous
+_INT64_DIGITS = len(str(INT64_MAX))
+_BEYOND_INT64 = 2**64  # any value outside the 64-bit range: Checked answers out_of_range
+
+
+class JsonError(ValueError):
+    """Text that is not JSON this server reads (syntax, depth); the message says why."""
+
+
+def _parse_int(digits: str) -> int:
+    if len(digits.lstrip("-").lstrip("0")) > _INT64_DIGITS:
+        return -_BEYOND_INT64 if digits.startswith("-") else _BEYOND_INT64
+    return int(digits)
+
+
+def _no_constant(name: str) -> Any:
+    raise JsonError(f"{name} is not JSON")
+
+
+def loads(raw: str | bytes) -> Any:
+    """Untrusted JSON text into Python values; ``JsonError`` on bad syntax or nesting deeper than
+    :data:`MAX_DEPTH`. Call :func:`refuse_surrogates` on the result before using any string."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        value = json.loads(text, parse_int=_parse_int, parse_constant=_no_constant)
+    except UnicodeDecodeError:
+        raise JsonError("not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise JsonError(str(exc)) from None
+    except RecursionError:
+        raise JsonError(f"nested deeper than {MAX_DEPTH} levels") from None
+    for item, depth, _top in _walk(value):
+        if depth >= MAX_DEPTH and isinstance(item, dict | list):  # depth: the containers around it
+            raise JsonError(f"nested deeper than {MAX_DEPTH} levels")
+    return value
+
+
+def refuse_surrogates(value: Any) -> None:
+    """``Invalid("bad_format")`` for a lone surrogate in any string or key (``field``: the top-level key)."""
+    for item, _depth, top in _walk(value):
+        texts = [item] if isinstance(item, str) else list(item) if isinstance(item, dict) else []
+        if any(_SURROGATE.search(text) for text in texts):
+            where = {"field": top} if top is not None else {}
+            raise Invalid("bad_format", f"{top or 'the JSON'} has a lone UTF-16 surrogate: not text", **where)
+
+
+def _walk(value: Any) -> Iterator[tuple[Any, int, str | None]]:
+    """Every value of a JSON tree with its depth and the top-level key it sits under, without recursion."""
+    todo: list[tuple[Any, int, str | None]] = [(value, 0, None)]
+    while todo:
+        item, depth, top = todo.pop()
+        yield item, depth, top
+        if isinstance(item, dict):
+            todo.extend((child, depth + 1, key if top is None else top) for key, child in item.items())
+        elif isinstance(item, list):
+            todo.extend((child, depth + 1, top) for child in item)
 
 
 def parse(cls: type[T], value: Any) -> T:
@@ -78,9 +146,7 @@ def _coerce(name: str, hint: Any, value: Any) -> Any:
     if hint is str:
         if not isinstance(value, str):
             raise Invalid("wrong_type", f"{name} must be a string", field=name)
-        if "\x00" in value:
-            raise Invalid("bad_format", f"{name} must not contain NUL characters", field=name)
-        return value
+        return value  # NUL characters and surrogates: Checked refuses them in every field
     raise TypeError(f"unsupported field type {hint!r} for {name}")
 
 
@@ -137,7 +203,9 @@ def json_schema(hint: Any, components: dict[str, Any] | None = None) -> dict[str
         return {"type": "array", "items": json_schema(args[0], comps) if args else {}}
     if origin is dict:
         return {"type": "object"}
-    simple = {str: "string", int: "integer", bool: "boolean", float: "number"}
+    if hint is int:  # every integer field is 64-bit (Checked)
+        return {"type": "integer", "minimum": INT64_MIN, "maximum": INT64_MAX}
+    simple = {str: "string", bool: "boolean", float: "number"}
     if hint in simple:
         return {"type": simple[hint]}
     if hint is datetime:

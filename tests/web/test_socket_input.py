@@ -186,11 +186,11 @@ async def test_malformed_frames_get_precise_errors(live: Live, db: Database, cas
 
 async def test_frame_ids_must_be_short_strings_or_integers(live: Live, cast: Cast, connect: Connector) -> None:
     bob = await connect(cast.bob)
-    for bad in (True, 1.5, None, {"a": 1}, ["x"], "x" * 65):
+    for bad in (True, 1.5, None, {"a": 1}, ["x"], "x" * 65, "a\x00b", 2**63, -(2**63) - 1, 2**70):
         error = await answer_to_raw(bob, json.dumps({"type": "ping", "id": bad}))
         assert error["type"] == "error" and error["id"] is None, bad  # an id we refuse is not echoed back
         assert (error["code"], error["field"]) == ("missing_field" if bad is None else "wrong_type", "id"), bad
-    for good in (0, -5, "", "x" * 64, 2**70):
+    for good in (0, -5, "", "x" * 64, 2**63 - 1, -(2**63)):
         assert (await answer_to_raw(bob, json.dumps({"type": "ping", "id": good})))["id"] == good
 
 

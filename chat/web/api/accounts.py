@@ -265,7 +265,7 @@ routes: list[BaseRoute] = [
     ),
     api_route(
         "DELETE",
-        "/tokens/{id:int}",
+        "/tokens/{id:id}",
         delete_token,
         "Revoke one of your API tokens",
         status=204,
@@ -306,7 +306,7 @@ routes: list[BaseRoute] = [
     ),
     api_route(
         "PATCH",
-        "/users/{id:int}",
+        "/users/{id:id}",
         change_user,
         "Admin: change a user's role, or (de)activate the account",
         request=UpdateUser,

@@ -141,7 +141,7 @@ routes: list[BaseRoute] = [
     ),
     api_route(
         "GET",
-        "/conversations/{id:int}",
+        "/conversations/{id:id}",
         show,
         "One conversation (404 conversation_not_found if missing or not visible to you)",
         response=ConversationInfo,
@@ -149,7 +149,7 @@ routes: list[BaseRoute] = [
     ),
     api_route(
         "PATCH",
-        "/conversations/{id:int}",
+        "/conversations/{id:id}",
         update,
         "Rename, describe, archive or unarchive a conversation",
         request=UpdateConversation,
@@ -164,11 +164,12 @@ routes: list[BaseRoute] = [
         request=OpenDirect,
         response=ConversationInfo,
         status=201,
+        also=(200,),
         errors=(*_BODY, *_AUTH, "too_many", "too_many_members", "user_not_found"),
     ),
     api_route(
         "GET",
-        "/conversations/{id:int}/members",
+        "/conversations/{id:id}/members",
         members,
         "The members of a conversation you may see",
         response=MemberList,
@@ -176,7 +177,7 @@ routes: list[BaseRoute] = [
     ),
     api_route(
         "POST",
-        "/conversations/{id:int}/members",
+        "/conversations/{id:id}/members",
         add,
         "Join (your own user_id) or add someone else",
         request=AddMember,
@@ -185,7 +186,7 @@ routes: list[BaseRoute] = [
     ),
     api_route(
         "DELETE",
-        "/conversations/{id:int}/members/{user_id:int}",
+        "/conversations/{id:id}/members/{user_id:id}",
         remove,
         "Leave (your own user_id) or remove someone",
         response=MemberChange,
@@ -193,7 +194,7 @@ routes: list[BaseRoute] = [
     ),
     api_route(
         "PUT",
-        "/conversations/{id:int}/star",
+        "/conversations/{id:id}/star",
         star,
         "Star or unstar a conversation you are a member of",
         request=SetStar,

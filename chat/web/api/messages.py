@@ -27,6 +27,7 @@ from chat.channels.history import (
     message_history,
 )
 from chat.channels.message_commands import (
+    TOPIC_MAX,
     DeleteMessage,
     EditMessage,
     MarkRead,
@@ -39,7 +40,7 @@ from chat.channels.messages import ReactionChanged, delete_message, edit_message
 from chat.channels.reads import ReadState, mark_read
 from chat.channels.topics import TopicUpdated, TopicVisibility, set_topic_visibility, update_topic
 from chat.web.auth import require_actor
-from chat.web.http import int_query, json_ok, path_id, read_command
+from chat.web.http import int_query, json_ok, path_id, path_text, read_command, text_query
 from chat.web.openapi import Query, api_route
 from chat.web.state import Services, services
 
@@ -78,7 +79,7 @@ async def history(request: Request) -> Response:
     limit = int_query(request, "limit", 1, MAX_LIMIT) or DEFAULT_LIMIT
     before = int_query(request, "before", 1)
     after = int_query(request, "after", 0)
-    topic = request.query_params.get("topic") or None
+    topic = text_query(request, "topic", TOPIC_MAX * 4)
     async with services(request).db.read() as session:
         page = await list_messages(
             session, actor, path_id(request), topic=topic, before=before, after=after, limit=limit
@@ -117,14 +118,14 @@ async def remove(request: Request) -> Response:
 async def add_reaction(request: Request) -> Response:
     actor = await require_actor(request)
     async with services(request).db.transaction() as session:
-        changed = await react(session, actor, path_id(request), request.path_params["emoji"])
+        changed = await react(session, actor, path_id(request), path_text(request, "emoji"))
     return json_ok(changed)
 
 
 async def remove_reaction(request: Request) -> Response:
     actor = await require_actor(request)
     async with services(request).db.transaction() as session:
-        changed = await unreact(session, actor, path_id(request), request.path_params["emoji"])
+        changed = await unreact(session, actor, path_id(request), path_text(request, "emoji"))
     return json_ok(changed)
 
 
@@ -148,7 +149,7 @@ async def visibility(request: Request) -> Response:
     actor = await require_actor(request)
     cmd = await read_command(request, SetTopicVisibility)
     async with services(request).db.transaction() as session:
-        state = await set_topic_visibility(session, actor, path_id(request), request.path_params["topic"], cmd)
+        state = await set_topic_visibility(session, actor, path_id(request), path_text(request, "topic"), cmd)
     return json_ok(state)
 
 
@@ -162,12 +163,13 @@ async def read(request: Request) -> Response:
 routes: list[BaseRoute] = [
     api_route(
         "POST",
-        "/conversations/{id:int}/messages",
+        "/conversations/{id:id}/messages",
         post,
         "Post a message (201; a retry with the same nonce answers 200 with the stored message)",
         request=PostMessage,
         response=MessageOut,
         status=201,
+        also=(200,),
         errors=(
             *_BODY,
             *_AUTH,
@@ -183,7 +185,7 @@ routes: list[BaseRoute] = [
     ),
     api_route(
         "GET",
-        "/conversations/{id:int}/messages",
+        "/conversations/{id:id}/messages",
         history,
         "A page of history, oldest to newest (newest page by default; anchors are message ids)",
         response=MessagePage,
@@ -197,7 +199,7 @@ routes: list[BaseRoute] = [
     ),
     api_route(
         "GET",
-        "/messages/{id:int}",
+        "/messages/{id:id}",
         show,
         "One message (404 message_not_found if missing or not visible to you)",
         response=MessageOut,
@@ -205,7 +207,7 @@ routes: list[BaseRoute] = [
     ),
     api_route(
         "PATCH",
-        "/messages/{id:int}",
+        "/messages/{id:id}",
         edit,
         "Edit your own message; every revision is kept",
         request=EditMessage,
@@ -214,7 +216,7 @@ routes: list[BaseRoute] = [
     ),
     api_route(
         "GET",
-        "/messages/{id:int}/history",
+        "/messages/{id:id}/history",
         revisions,
         "Every revision of a message: posted, edited, moved (none once deleted)",
         response=MessageHistory,
@@ -222,7 +224,7 @@ routes: list[BaseRoute] = [
     ),
     api_route(
         "DELETE",
-        "/messages/{id:int}",
+        "/messages/{id:id}",
         remove,
         "Delete a message (author, or moderator/admin): it becomes a tombstone (who, when, why)",
         request=DeleteMessage,
@@ -231,7 +233,7 @@ routes: list[BaseRoute] = [
     ),
     api_route(
         "PUT",
-        "/messages/{id:int}/reactions/{emoji}",
+        "/messages/{id:id}/reactions/{emoji}",
         add_reaction,
         "Add your reaction (idempotent: adding it again changes nothing)",
         response=ReactionChanged,
@@ -239,7 +241,7 @@ routes: list[BaseRoute] = [
     ),
     api_route(
         "DELETE",
-        "/messages/{id:int}/reactions/{emoji}",
+        "/messages/{id:id}/reactions/{emoji}",
         remove_reaction,
         "Remove your reaction (idempotent)",
         response=ReactionChanged,
@@ -247,7 +249,7 @@ routes: list[BaseRoute] = [
     ),
     api_route(
         "GET",
-        "/conversations/{id:int}/topics",
+        "/conversations/{id:id}/topics",
         topics,
         "The topics of a conversation: name, message count, last message, your unread count and mode",
         response=TopicList,
@@ -255,7 +257,7 @@ routes: list[BaseRoute] = [
     ),
     api_route(
         "PATCH",
-        "/conversations/{id:int}/topics",
+        "/conversations/{id:id}/topics",
         change_topic,
         "Rename, resolve/unresolve or move a topic (scope: all, one message, or it and later ones)",
         request=UpdateTopic,
@@ -276,7 +278,7 @@ routes: list[BaseRoute] = [
     ),
     api_route(
         "PUT",
-        "/conversations/{id:int}/topics/{topic:path}/visibility",
+        "/conversations/{id:id}/topics/{topic:path}/visibility",
         visibility,
         "Mute or follow a topic for yourself (default clears it)",
         request=SetTopicVisibility,
@@ -285,7 +287,7 @@ routes: list[BaseRoute] = [
     ),
     api_route(
         "POST",
-        "/conversations/{id:int}/read",
+        "/conversations/{id:id}/read",
         read,
         "Mark messages read up to an id: the whole conversation, or one topic",
         request=MarkRead,
