@@ -7,7 +7,10 @@ cannot be framed. JSON data islands (``<script type="application/json">``)
 are allowed because the browser never executes them.
 
 Headers a response already carries are left alone, so an endpoint can relax
-one on purpose (none does today). Websocket scopes pass through untouched.
+one on purpose (none does today). A websocket handshake that is refused
+(401, 403, 429: ``chat.web.socket``) is an HTTP response too
+(``websocket.http.response.start``) and gets the same headers; an accepted
+handshake's 101 carries none (nothing renders it).
 """
 
 from __future__ import annotations
@@ -42,19 +45,20 @@ SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
 
 
 class SecurityHeadersMiddleware:
-    """Add :data:`SECURITY_HEADERS` to every HTTP response that does not set them itself."""
+    """Add :data:`SECURITY_HEADERS` to every HTTP response (a refused websocket handshake
+    included) that does not set them itself."""
 
     def __init__(self, app: ASGIApp, headers: Iterable[tuple[str, str]] = SECURITY_HEADERS) -> None:
         self.app = app
         self.headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
 
         async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            if message["type"] in ("http.response.start", "websocket.http.response.start"):
                 raw: list[tuple[bytes, bytes]] = list(message.get("headers", []))
                 present = {name.lower() for name, _ in raw}
                 raw.extend((name, value) for name, value in self.headers if name not in present)
