@@ -2,7 +2,9 @@
 
 Passwords are checked for length before anything else looks at them, so an
 over-long password is refused (422 ``password_too_long``) before any hashing
-work; the HTTP layer already refuses bodies over 64 KiB (413).
+work; the HTTP layer already refuses bodies over 64 KiB (413). Display names
+go through ``chat.channels.names.clean_name`` (NFKC, no bidi controls or
+invisible characters) before their limits are checked.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from chat.accounts.passwords import MAX_LENGTH, MIN_LENGTH, check_new_password
+from chat.channels.names import clean_name
 from chat.errors import Invalid
 from chat.validation import Checked, limits
 
@@ -33,6 +36,7 @@ class Register(Checked):
 
     def __post_init__(self) -> None:
         check_new_password(self.password)
+        _clean_display_name(self)
         super().__post_init__()
 
 
@@ -63,6 +67,7 @@ class UpdateMe(Checked):
             raise Invalid("missing_field", "password (the new one) is missing", field="password")
         if self.display_name is None and self.password is None:
             raise Invalid("nothing_to_change", "give display_name or password")
+        _clean_display_name(self)
         super().__post_init__()
 
 
@@ -118,3 +123,12 @@ class NewBot(Checked):
 
     username: str = field(metadata=limits(min_len=2, max_len=40, pattern=USERNAME_PATTERN))
     display_name: str | None = field(default=None, metadata=_DISPLAY_NAME)
+
+    def __post_init__(self) -> None:
+        _clean_display_name(self)
+        super().__post_init__()
+
+
+def _clean_display_name(cmd: Register | UpdateMe | NewBot) -> None:
+    if isinstance(cmd.display_name, str):
+        object.__setattr__(cmd, "display_name", clean_name(cmd.display_name, "display_name"))

@@ -13,16 +13,18 @@ revoke a token explicitly if it leaked).
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.accounts.commands import Register, UpdateMe, UpdateUser
 from chat.accounts.credentials import session_tag
+from chat.accounts.directory import check_user_names
 from chat.accounts.passwords import hash_password_async, verify_password_async
 from chat.accounts.results import UserInfo
 from chat.channels import policy
 from chat.channels.events import append_event
+from chat.channels.names import confusable_key
 from chat.channels.policy import Actor, Role
 from chat.errors import Conflict, Forbidden, Invalid, NotFound
 from chat.store import models
@@ -68,16 +70,19 @@ async def create_user(
 ) -> models.User:
     """Insert a user and its ``user.created`` event. ``password=None`` makes a bot.
 
-    Usernames are unique case-insensitively (stored lower case): 409 ``username_taken``.
+    Usernames are unique case-insensitively (stored lower case): 409 ``username_taken``;
+    names that read like another user's are refused too (``check_user_names``).
     """
     key = username.lower()
     if key in RESERVED_USERNAMES:
         raise Invalid("username_reserved", f"the username {key!r} is reserved", field="username")
-    if await _username_exists(session, key):
-        raise Conflict("username_taken", f"the username {key!r} is taken", field="username")
+    shown = display_name or username
+    await check_user_names(session, username=key, display_name=display_name if display_name else None)
     user = models.User(
         username=key,
-        display_name=display_name or username,
+        display_name=shown,
+        username_skeleton=confusable_key(key),
+        display_skeleton=confusable_key(shown),
         password_hash=await hash_password_async(password) if password is not None else None,
         role=role,
         is_bot=password is None,
@@ -102,11 +107,6 @@ async def create_user(
         data={"user": user_public(user), **(event_data or {})},
     )
     return user
-
-
-async def _username_exists(session: AsyncSession, key: str) -> bool:
-    count = await session.scalar(select(func.count()).select_from(models.User).where(models.User.username == key))
-    return bool(count)
 
 
 async def get_user(session: AsyncSession, user_id: int, *, for_update: bool = False) -> models.User:
@@ -170,7 +170,9 @@ async def update_me(session: AsyncSession, actor: Actor, cmd: UpdateMe, *, keep_
             data={"user_id": user.id, "kept_session": session_tag(keep_session) if keep_session else None},
         )
     if cmd.display_name is not None and cmd.display_name != user.display_name:
+        await check_user_names(session, display_name=cmd.display_name, user_id=user.id)
         user.display_name = cmd.display_name
+        user.display_skeleton = confusable_key(cmd.display_name)
         await session.flush()
         await append_event(
             session,

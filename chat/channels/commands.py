@@ -3,6 +3,9 @@
 They hold what a client sends in a request body or a frame. The conversation
 or user a command applies to (a path parameter in the REST API) is a separate
 argument of the action, so a body can never redirect it.
+
+Names go through ``chat.channels.names.clean_name`` before their limits are
+checked: NFKC, whitespace collapsed, no bidi controls or invisible characters.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from chat.channels.names import clean_name
 from chat.validation import Checked, limits
 
 NAME_MAX = 60
@@ -34,6 +38,10 @@ class CreateConversation(Checked):
     )
     description: str = field(default="", metadata=limits(max_len=DESCRIPTION_MAX))
 
+    def __post_init__(self) -> None:
+        _clean_name_field(self)
+        super().__post_init__()
+
 
 @dataclass(frozen=True)
 class UpdateConversation(Checked):
@@ -44,6 +52,15 @@ class UpdateConversation(Checked):
     )
     description: str | None = field(default=None, metadata=limits(max_len=DESCRIPTION_MAX))
     archived: bool | None = None
+
+    def __post_init__(self) -> None:
+        _clean_name_field(self)
+        super().__post_init__()
+
+
+def _clean_name_field(cmd: CreateConversation | UpdateConversation) -> None:
+    if isinstance(cmd.name, str):
+        object.__setattr__(cmd, "name", clean_name(cmd.name, "name"))
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,16 @@ Events (``members`` = member ids right after the change, for the hub):
   (``conversation_id=None``, so other members see no gap in the
   conversation's ``seq``), ``audience="subject"``, ``subject_id`` = the user.
 
-Name uniqueness and "one direct conversation per set of people" are unique
-constraints (``name_key``, ``direct_key``); an insert that loses a race is
-rolled back to a savepoint and answered as a conflict (or with the winner).
+Names (``chat.channels.names``): a new or changed name may not equal
+(``name_taken``) or look like (``name_confusable``, same confusable skeleton)
+the name of a conversation the actor can see: every public channel, and the
+private groups they are in. A private group they are not in never blocks a
+name, so trying names reveals nothing about it (docs/architecture.md, "Names").
+Exact public-channel names and "one direct conversation per set of people"
+are unique constraints (``uq_conversations_public_name_key``, ``direct_key``);
+an insert that loses a race is rolled back to a savepoint and answered as a
+conflict (or with the winner). Two confusable (not equal) names created at the
+same instant can both pass: the skeleton is checked, not constrained.
 """
 
 from __future__ import annotations
@@ -33,12 +40,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.channels.commands import AddMember, CreateConversation, SetStar, UpdateConversation
 from chat.channels.direct import user_not_found
 from chat.channels.events import append_event
+from chat.channels.names import confusable_key
 from chat.channels.policy import (
     Actor,
     ConversationAccess,
@@ -78,11 +87,13 @@ async def create_conversation(session: AsyncSession, actor: Actor, cmd: CreateCo
     """Create a public channel or a private group; the creator is its first member."""
     if not can_create(actor, cmd.kind):
         raise Forbidden("not_allowed", "guests may not create conversations", action="create")
+    await check_name_free(session, actor, cmd.name)
     now = models.utcnow()
     conversation = models.Conversation(
         kind=cmd.kind,
         name=cmd.name,
         name_key=name_key(cmd.name),
+        name_skeleton=confusable_key(cmd.name),
         direct_key=None,
         description=cmd.description,
         created_by=actor.id,
@@ -127,6 +138,9 @@ async def update_conversation(
         still_archived = conversation.archived and cmd.archived is not False
         require("rename", actor, replace(facts, archived=still_archived))
     if renamed:
+        assert cmd.name is not None  # noqa: S101 - renamed implies a name
+        if name_key(cmd.name) != conversation.name_key:  # a change of case alone is no new name
+            await check_name_free(session, actor, cmd.name, exclude=conversation.id)
         changes["name"] = {"old": conversation.name, "new": cmd.name}
     if described:
         changes["description"] = {"old": conversation.description, "new": cmd.description}
@@ -138,6 +152,7 @@ async def update_conversation(
         if cmd.name is not None and renamed:
             conversation.name = cmd.name
             conversation.name_key = name_key(cmd.name)
+            conversation.name_skeleton = confusable_key(cmd.name)
             await _flush_named(session, conversation)
         await session.flush()
         await append_event(
@@ -253,6 +268,37 @@ def _summary(conversation: models.Conversation) -> dict[str, Any]:
         "archived": conversation.archived,
         "created_by": conversation.created_by,
     }
+
+
+async def check_name_free(session: AsyncSession, actor: Actor, name: str, *, exclude: int | None = None) -> None:
+    """Refuse ``name`` if a conversation the actor can see has it (``name_taken``) or one like it (``name_confusable``).
+
+    Visible: every public channel and the actor's own groups (and direct
+    conversations, which have no name). Invisible groups are not asked, so the
+    answer is the same whether or not one of them has a similar name.
+    """
+    c = models.Conversation
+    key, look = name_key(name), confusable_key(name)
+    mine = select(models.Membership.conversation_id).where(models.Membership.user_id == actor.id)
+    query = (
+        select(c.name, c.name_key)
+        .where(or_(c.name_key == key, c.name_skeleton == look), or_(c.kind == "public", c.id.in_(mine)))
+        .order_by(c.name_key != key, c.id)
+        .limit(1)
+    )
+    if exclude is not None:
+        query = query.where(c.id != exclude)
+    row = (await session.execute(query)).first()
+    if row is None:
+        return
+    if row.name_key == key:
+        raise _name_taken(name)
+    raise Conflict(
+        "name_confusable",
+        f"{name!r} looks like the name of {row.name!r}; choose a name that reads differently",
+        field="name",
+        conflicts_with=row.name,
+    )
 
 
 def _name_taken(name: str | None) -> Conflict:

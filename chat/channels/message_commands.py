@@ -19,6 +19,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Literal
 
+from chat.channels.names import clean_name
 from chat.errors import Invalid
 from chat.validation import Checked, limits, normalise_space
 
@@ -180,6 +181,8 @@ class UpdateTopic(Checked):
     message_id: int | None = field(default=None, metadata=limits(minimum=1))
 
     def __post_init__(self) -> None:
+        if self.new_name is not None:  # ``topic`` names an existing topic: it is matched as stored
+            object.__setattr__(self, "new_name", clean_name(self.new_name, "new_name"))
         super().__post_init__()
         if self.new_name is None and self.resolved is None and self.move_to_conversation is None:
             raise Invalid("nothing_to_change", "give new_name, resolved or move_to_conversation")

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.channels.meetings import Meeting, detect_meetings
+from chat.channels.names import confusable_key
 from chat.channels.policy import Actor, ConversationAccess, access_conversation
 from chat.channels.render import MentionTarget, Rendered, render_markdown
 from chat.errors import NotFound
@@ -249,11 +250,22 @@ def message_event_body(out: MessageOut) -> dict[str, Any]:
 
 
 async def display_topic(session: AsyncSession, conversation_id: int, key: str) -> str | None:
-    """The display form of an existing topic (its first spelling), if any."""
-    first = (
-        select(models.Message.topic)
-        .where(models.Message.conversation_id == conversation_id, models.Message.topic_key == key)
-        .order_by(models.Message.id)
-        .limit(1)
-    )
-    return (await session.execute(first)).scalar_one_or_none()
+    """The display form (first spelling) of the existing topic that ``key`` names, if any.
+
+    A topic is named by its key (case-folded) or by any name that looks like
+    it (the same ``confusable_key``): a new topic ``Q3`` with a Cyrillic ``Ԛ``
+    *is* the topic ``Q3``, as ``q3`` is, so posting, renaming or moving into it
+    merges (the caller takes the returned spelling and its key). Among old
+    topics that already look alike, the oldest wins.
+    """
+    m = models.Message
+    first = select(m.topic).where(m.conversation_id == conversation_id, m.topic_key == key).order_by(m.id).limit(1)
+    found = (await session.execute(first)).scalar_one_or_none()
+    if found is not None:
+        return found
+    look = confusable_key(key)
+    topics = select(m.topic_key, func.min(m.id)).where(m.conversation_id == conversation_id).group_by(m.topic_key)
+    alike = [first_id for other, first_id in (await session.execute(topics)).all() if confusable_key(other) == look]
+    if not alike:
+        return None
+    return (await session.execute(select(m.topic).where(m.id == min(alike)))).scalar_one()

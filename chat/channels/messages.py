@@ -42,6 +42,7 @@ from chat.channels.meetings import (
 )
 from chat.channels.message_commands import (
     DEFAULT_MAX_CHARS,
+    TOPIC_MAX,
     DeleteMessage,
     EditMessage,
     PostMessage,
@@ -62,6 +63,7 @@ from chat.channels.message_views import (
     render_for,
     rendered_columns,
 )
+from chat.channels.names import clean_name
 from chat.channels.policy import (
     Actor,
     ConversationAccess,
@@ -115,7 +117,8 @@ async def post_message(
         body = check_body(meet_body(title, new_meeting_url(meeting_base)), max_chars)
     key = topic_key(topic)
     if topic:
-        topic = await display_topic(session, conversation_id, key) or topic
+        topic = await display_topic(session, conversation_id, key) or topic  # a look-alike topic merges
+        key = topic_key(topic)
     rendered = await render_for(session, conversation_id, body)
     now = models.utcnow()
     row = models.Message(
@@ -177,6 +180,9 @@ def _check_topic(access: ConversationAccess, topic: str) -> str:
         return ""
     if not topic:
         raise Invalid("topic_required", "a message in a channel or group needs a topic (1 to 60 characters)")
+    topic = clean_name(topic, "topic")  # NFKC (which can lengthen it); no bidi controls or invisible characters
+    if len(topic) > TOPIC_MAX:
+        raise Invalid("too_long", f"topic is longer than {TOPIC_MAX} characters", field="topic", limit=TOPIC_MAX)
     return topic
 
 

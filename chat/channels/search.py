@@ -196,7 +196,10 @@ def _parse_day(op: str, value: str) -> date:
     try:
         if not _DAY.fullmatch(value):
             raise ValueError(value)
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
+        if op == "after" and day == date.max:
+            raise ValueError(value)  # no day follows the last one (after: searches from the next midnight)
+        return day
     except ValueError:
         raise bad_query(f"{op}: takes a date as YYYY-MM-DD, not {value!r}", operator=op) from None
 
@@ -252,8 +255,14 @@ async def search_messages(
 
 
 async def _conversation_named(session: AsyncSession, actor: Actor, value: str) -> int:
-    """The conversation ``in:`` names, if the actor may view it (public channels included)."""
-    found = await session.scalar(select(models.Conversation.id).where(models.Conversation.name_key == name_key(value)))
+    """The conversation ``in:`` names, if the actor may view it (public channels included).
+
+    Private groups the actor is not in may share a name with theirs, so only visible ones are named.
+    """
+    c = models.Conversation
+    mine = select(models.Membership.conversation_id).where(models.Membership.user_id == actor.id)
+    visible = (c.kind == "public") | c.id.in_(mine)
+    found = await session.scalar(select(c.id).where(c.name_key == name_key(value), visible).order_by(c.id).limit(1))
     if found is None:
         if not value.isdigit() or len(value) > 18:
             raise conversation_not_found()

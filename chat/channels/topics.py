@@ -8,8 +8,9 @@ gets one more revision row (same body, new topic / conversation, the mover as
 editor), so its history shows where it has been.
 
 Names: the first spelling of a topic is its display form, so messages moved
-or renamed into an existing topic (same name without regard to case) take
-that topic's spelling. A case-only rename inside one conversation always
+or renamed into an existing topic (same name without regard to case, or a
+name that looks like it: ``message_views.display_topic``) merge into it and
+take that topic's spelling. A case-only rename inside one conversation always
 applies to the whole topic. Resolving is Zulip's convention: the name gains a
 leading ``"✔ "`` (shortened to fit 60 characters); resolving a resolved
 topic changes nothing.
@@ -19,6 +20,10 @@ Events, one per conversation touched (each conversation is its own chain):
 only adds or drops the mark), or ``topic.moved`` written once in the source
 chain and once in the destination chain. All carry
 ``{"from": {"conversation", "topic"}, "to": {…}, "scope", "message_ids"}``.
+In a move, each chain names the other conversation only if it is a public
+channel: the destination's members never learn a private group's id or topic
+(``{"conversation": null, "topic": ""}``), nor the source's members where the
+messages went in a private group.
 The old ``message.posted`` events stay in the source chain; readers hide them
 from whoever cannot see the message's current conversation.
 
@@ -134,7 +139,10 @@ async def update_topic(session: AsyncSession, actor: Actor, conversation_id: int
     if not moving and name == current:
         return TopicUpdated(conversation_id, current, conversation_id, current, is_resolved(current), [], False)
     if moving or new_key != key:
-        name = await display_topic(session, target_id, new_key) or name
+        name = await display_topic(session, target_id, new_key) or name  # an existing look-alike merges
+        new_key = topic_key(name)
+        if not moving and new_key == key:  # a look-alike of the topic itself: nothing to rename
+            return TopicUpdated(conversation_id, current, conversation_id, current, is_resolved(current), [], False)
     where = _scope_clause(conversation_id, key, scope, cmd.message_id)
     now = models.utcnow()
     await session.execute(
@@ -159,23 +167,36 @@ async def update_topic(session: AsyncSession, actor: Actor, conversation_id: int
     if scope == "all":
         await _move_topic_states(session, conversation_id, key, target_id, new_key)
     ids = [int(r.id) for r in chosen]
-    data = {
-        "from": {"conversation": conversation_id, "topic": current},
-        "to": {"conversation": target_id, "topic": name},
-        "scope": scope,
-        "message_ids": ids,
-    }
-    if moving:
-        kinds = [("topic.moved", conversation_id), ("topic.moved", target_id)]
+    origin = {"conversation": conversation_id, "topic": current}
+    destination = {"conversation": target_id, "topic": name}
+    data = {"from": origin, "to": destination, "scope": scope, "message_ids": ids}
+    if moving:  # each chain names the other conversation only if it is a public channel
+        chains = [
+            ("topic.moved", conversation_id, {**data, "to": _seen_from_elsewhere(target, destination)}),
+            ("topic.moved", target_id, {**data, "from": _seen_from_elsewhere(source, origin)}),
+        ]
     elif only_resolve:
-        kinds = [("topic.resolved" if is_resolved(name) else "topic.unresolved", conversation_id)]
+        chains = [("topic.resolved" if is_resolved(name) else "topic.unresolved", conversation_id, data)]
     else:
-        kinds = [("topic.renamed", conversation_id)]
-    for kind, chain_conversation in kinds:
+        chains = [("topic.renamed", conversation_id, data)]
+    for kind, chain_conversation, payload in chains:
         await append_event(
-            session, kind=kind, actor_id=actor.id, conversation_id=chain_conversation, data=data, created_at=now
+            session, kind=kind, actor_id=actor.id, conversation_id=chain_conversation, data=payload, created_at=now
         )
     return TopicUpdated(target_id, name, conversation_id, current, is_resolved(name), ids, True)
+
+
+def _seen_from_elsewhere(access: ConversationAccess, place: dict[str, object]) -> dict[str, object]:
+    """``place`` as the members of the *other* conversation of a move see it.
+
+    The event is written once for every present and future member of that
+    conversation, so only a public channel is named; a private group (its id
+    and its topic) stays hidden, as ``/history`` hides it:
+    ``{"conversation": null, "topic": ""}``.
+    """
+    if access.kind == "public":
+        return place
+    return {"conversation": None, "topic": ""}
 
 
 def _new_name(cmd: UpdateTopic, current: str) -> str:
@@ -266,8 +287,8 @@ async def set_topic_visibility(
     if access.kind == "direct":
         raise no_topics()
     name = check_topic_name(topic)
+    name = await display_topic(session, conversation_id, topic_key(name)) or name
     key = topic_key(name)
-    name = await display_topic(session, conversation_id, key) or name
     state = await session.get(models.TopicState, (actor.id, conversation_id, key))
     before = state.mode if state is not None else "default"
     if before == cmd.mode:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -76,6 +77,10 @@ class User(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     username: Mapped[str] = mapped_column(String(40), unique=True)  # stored lower case
     display_name: Mapped[str] = mapped_column(String(80))
+    # how the names look (chat.channels.names.confusable_key): a new name confusable with
+    # another user's username or display name is refused with one indexed query
+    username_skeleton: Mapped[str] = mapped_column(String(400), index=True)
+    display_skeleton: Mapped[str] = mapped_column(String(400), index=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))  # None for bots
     role: Mapped[str] = mapped_column(String(16))  # admin | moderator | member | guest
     is_bot: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -137,12 +142,25 @@ class Invitation(Base):
 
 class Conversation(Base):
     __tablename__ = "conversations"
+    __table_args__ = (
+        # a public channel's name is unique among public channels only: a private
+        # group's name must not be discoverable by trying to create a channel with it
+        Index(
+            "uq_conversations_public_name_key",
+            "name_key",
+            unique=True,
+            sqlite_where=text("kind = 'public'"),
+            postgresql_where=text("kind = 'public'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(10))  # public | private | direct
     name: Mapped[str | None] = mapped_column(String(80))
-    # lower-cased name, unique among channels and groups; NULL for direct conversations
-    name_key: Mapped[str | None] = mapped_column(String(80), unique=True)
+    # case-folded name; NULL for direct conversations
+    name_key: Mapped[str | None] = mapped_column(String(80), index=True)
+    # how the name looks (chat.channels.names.confusable_key); NULL for direct conversations
+    name_skeleton: Mapped[str | None] = mapped_column(String(400), index=True)
     # sorted member ids, unique among direct conversations; NULL for channels and groups
     direct_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     description: Mapped[str] = mapped_column(String(1000), default="")

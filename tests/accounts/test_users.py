@@ -7,7 +7,7 @@ import pytest
 from chat.accounts import passwords
 from chat.accounts.commands import Login, Register, UpdateMe, UpdateUser
 from chat.accounts.sessions import ClientInfo, actor_for_session, check_credentials, session_id_of, start_session
-from chat.accounts.users import create_admin, update_me, update_user
+from chat.accounts.users import create_admin, create_user, update_me, update_user
 from chat.channels.policy import Actor
 from chat.errors import ChatError, Invalid
 from chat.store import models
@@ -192,3 +192,74 @@ async def refused_async(db: Database, work: object) -> None:
     with pytest.raises(Invalid) as caught:
         await work  # type: ignore[misc]
     assert caught.value.code == "password_too_long"
+
+
+# --- names: no one reads like someone else (chat.channels.names, docs/architecture.md "Names") -------------
+
+
+async def register(db: Database, username: str, display_name: str | None = None) -> models.User:
+    cmd = Register(username=username, password="a-long-enough-pw", display_name=display_name)
+    async with db.transaction() as s:
+        return await create_user(s, username=cmd.username, password=cmd.password, display_name=cmd.display_name)
+
+
+@pytest.mark.parametrize(
+    ("display_name", "code"),
+    [
+        ("Bob", "display_name_taken"),  # carol takes bob's display name
+        ("BOB", "display_name_taken"),  # without regard to case
+        ("maya", "display_name_taken"),  # another user's username (maya's display name is "Maya")
+        ("robot", "display_name_taken"),  # a bot's username and display name
+        ("B\u043eb", "display_name_confusable"),  # Cyrillic o
+        ("\u0410lice", "display_name_confusable"),  # Cyrillic A
+        ("G\u03c5s Guest", "display_name_confusable"),  # Greek upsilon
+        ("r0bot", "display_name_confusable"),  # a digit for a letter
+    ],
+)
+async def test_a_display_name_may_not_read_like_another_user(
+    db: Database, cast: Cast, display_name: str, code: str
+) -> None:
+    await refused(db, code, change_me(db, cast.carol, display_name=display_name))
+
+
+async def test_your_own_names_never_conflict(db: Database, cast: Cast) -> None:
+    assert (await change_me(db, cast.bob, display_name="BOB")).display_name == "BOB"  # type: ignore[attr-defined]
+    assert (await change_me(db, cast.bob, display_name="bob")).display_name == "bob"  # type: ignore[attr-defined]
+    await change_me(db, cast.bob, display_name="Robert")
+    await refused(db, "display_name_taken", change_me(db, cast.carol, display_name="Robert"))
+    await change_me(db, cast.bob, display_name="Rob")  # a name given up is free again
+    assert (await change_me(db, cast.carol, display_name="Robert")).display_name == "Robert"  # type: ignore[attr-defined]
+
+
+async def test_display_names_are_nfkc_and_refuse_hidden_characters(db: Database, cast: Cast) -> None:
+    info = await change_me(db, cast.bob, display_name="\uff22\uff4f\uff42 K.")  # fullwidth
+    assert info.display_name == "Bob K."  # type: ignore[attr-defined]
+    for hidden, code in (("Bob\u202e.K", "bidi_control"), ("Bo\u200bb", "invisible_character")):
+        with pytest.raises(Invalid) as caught:
+            UpdateMe(display_name=hidden)
+        assert caught.value.code == code
+        with pytest.raises(Invalid) as caught:
+            Register(username="newbie", password="a-long-enough-pw", display_name=hidden)
+        assert caught.value.code == code
+
+
+async def test_a_new_account_may_not_read_like_an_existing_one(db: Database, cast: Cast) -> None:
+    await refused(db, "username_taken", register(db, "BOB"))
+    await refused(db, "username_confusable", register(db, "b0b"))  # reads like bob
+    await refused(db, "username_confusable", register(db, "rnaya"))  # rn reads like m
+    await change_me(db, cast.carol, display_name="Tables")
+    await refused(db, "username_confusable", register(db, "tab1es"))  # reads like carol's display name
+    await refused(db, "username_confusable", register(db, "tables"))  # equal to it, without regard to case
+
+
+async def test_registration_checks_the_display_name_it_is_given(db: Database, cast: Cast) -> None:
+    await refused(db, "display_name_taken", register(db, "newbie", "Carol"))
+    await refused(db, "display_name_confusable", register(db, "newbie", "C\u0430rol"))
+    user = await register(db, "newbie", "Newbie N.")
+    assert (user.username_skeleton, user.display_skeleton) == ("newbie", "newbie n.")
+
+
+async def test_deactivated_accounts_keep_their_names(db: Database, cast: Cast) -> None:
+    await change_user(db, cast.alice, cast.carol.id, active=False)
+    await refused(db, "display_name_taken", change_me(db, cast.bob, display_name="Carol"))
+    await refused(db, "username_confusable", register(db, "caro1"))
