@@ -196,6 +196,7 @@ def rest_cases(w: World) -> list[tuple[str, str, str | None, int, str, str | Non
         ("GET", f"/events?limit={HUGE}", None, 422, "out_of_range", "limit"),
         ("GET", f"/search?q=hello&before={BIG}", None, 422, "out_of_range", "before"),
         ("GET", "/search?q=hel%00lo", None, 422, "bad_query", None),
+        ("GET", "/search?q=after:9999-12-31", None, 422, "bad_query", None),  # no day after the last one
     ]
 
 
