@@ -8,7 +8,10 @@ The browser holds a random secret (``secrets.token_urlsafe(32)``) in the
   :func:`check_credentials` in a read session, then :func:`start_session` in a
   write transaction (which re-checks that the account is still active).
 * Every login creates a new session row (the id rotates); a session cookie
-  presented at login is revoked. Logout deletes the row; deactivation deletes
+  presented at login is revoked, and announced like a logout so its sockets close:
+  ``session.login`` names it in ``replaced_session`` (its tag) when it was the same
+  user's, and a ``session.logout`` of its owner does when it was someone else's (a
+  shared browser). Logout deletes the row; deactivation deletes
   all of the user's rows; expired rows are refused and purged at the next login.
   ``session.logout`` names the session by :func:`session_tag`, so the realtime hub
   closes the sockets opened with it (close code 4001) on every server process.
@@ -105,9 +108,27 @@ async def start_session(
         user.password_hash = credentials.rehash
     now = models.utcnow()
     stale = (models.WebSession.user_id == user.id) & (models.WebSession.expires_at <= now)
-    if replaces:
-        stale = stale | (models.WebSession.id == session_id_of(replaces))
+    replaced_id = session_id_of(replaces) if replaces else None
+    replaced_owner: int | None = None
+    if replaced_id is not None:
+        replaced_owner = (
+            await session.execute(select(models.WebSession.user_id).where(models.WebSession.id == replaced_id))
+        ).scalar_one_or_none()
+        stale = stale | (models.WebSession.id == replaced_id)
     await session.execute(delete(models.WebSession).where(stale))
+    data: dict[str, object] = {"user_id": user.id}
+    if replaced_id is not None and replaced_owner is not None:
+        if replaced_owner == user.id:
+            data["replaced_session"] = session_tag(replaced_id)
+        else:  # someone else's cookie in this browser: their session ended, tell their sockets
+            await append_event(
+                session,
+                kind="session.logout",
+                actor_id=user.id,
+                subject_id=replaced_owner,
+                audience="subject",
+                data={"user_id": replaced_owner, "session": session_tag(replaced_id)},
+            )
     secret = secrets.token_urlsafe(32)
     row = models.WebSession(
         id=session_id_of(secret),
@@ -126,7 +147,7 @@ async def start_session(
         actor_id=user.id,
         subject_id=user.id,
         audience="subject",
-        data={"user_id": user.id, "address": row.address},
+        data={**data, "address": row.address},
     )
     return NewSession(secret=secret, id=row.id, info=SessionInfo(user=UserInfo.of(user), expires_at=row.expires_at))
 

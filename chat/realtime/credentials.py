@@ -1,7 +1,7 @@
 """Which credential each socket was opened with, and the events that end one.
 
 A socket is opened with a login session (named by its tag, see
-``chat.accounts.credentials``) or an API token (its id). Four events end what a
+``chat.accounts.credentials``) or an API token (its id). Five events end what a
 socket may do; each is written in the same transaction as the change, in the
 ``system`` chain, and reaches every server process through the broker:
 
@@ -9,6 +9,9 @@ socket may do; each is written in the same transaction as the change, in the
 event                      sockets closed                              close code, reason
 =========================  ==========================================  ========================
 ``session.logout``         the ones opened with that session           4001 ``logged out``
+``session.login``          with ``replaced_session``: the ones opened  4001 ``logged out``
+                           with the session the login replaced (its
+                           cookie was presented at login)
 ``token.revoked``          the ones opened with that token             4001 ``token revoked``
 ``user.password_changed``  the user's session sockets, except those    4001 ``password changed``
                            of ``kept_session`` (the one that changed
@@ -29,7 +32,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-REVOKING_KINDS = frozenset({"session.logout", "token.revoked", "user.password_changed"})
+REVOKING_KINDS = frozenset({"session.logout", "session.login", "token.revoked", "user.password_changed"})
 _PER_USER = 32  # recent revocations kept per user
 _USERS = 10_000  # users with recent revocations kept (the oldest are forgotten first)
 
@@ -50,6 +53,9 @@ def revocation_facts(kind: str, data: dict[str, Any]) -> dict[str, Any] | None:
     """The routing facts the hub needs about an event that ends credentials (None for other kinds)."""
     if kind == "session.logout":
         return {"session": data.get("session")}
+    if kind == "session.login":  # a login that replaced a session ends it, like a logout
+        replaced = data.get("replaced_session")
+        return {"session": replaced} if replaced else None
     if kind == "token.revoked":
         return {"token": data.get("token_id")}
     if kind == "user.password_changed":
@@ -59,7 +65,11 @@ def revocation_facts(kind: str, data: dict[str, Any]) -> dict[str, Any] | None:
 
 def ends(kind: str, facts: dict[str, Any], credential: Credential) -> str | None:
     """The close reason if this event (of the socket's own user) ends ``credential``, else None."""
-    if kind == "session.logout" and credential.session is not None and credential.session == facts.get("session"):
+    if (
+        kind in ("session.logout", "session.login")
+        and credential.session is not None
+        and credential.session == facts.get("session")
+    ):
         return "logged out"
     if kind == "token.revoked" and credential.token is not None and credential.token == facts.get("token"):
         return "token revoked"

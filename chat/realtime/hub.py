@@ -325,7 +325,7 @@ class Hub:
             self._deactivated[subject] = max(event_id, self._deactivated.get(subject, 0))
             for conn in list(self._conns.get(subject, ())):
                 conn.close_soon(CLOSE_DEACTIVATED, "account deactivated")
-        if header["kind"] in REVOKING_KINDS and subject is not None:
+        if header["kind"] in REVOKING_KINDS and subject is not None and header.get("revokes"):
             self._revoke(subject, event_id, header["kind"], header.get("revokes") or {})
 
     def _revoke(self, user_id: int, event_id: int, kind: str, facts: dict[str, Any]) -> None:

@@ -118,6 +118,26 @@ async def test_logout_closes_the_sockets_of_that_session_only(
             assert await still_open(b) and await still_open(by_token)
 
 
+async def test_logging_in_with_an_old_cookie_closes_the_sockets_of_the_session_it_replaces(
+    live: Live, db: Database, cast: Cast, http: httpx2.AsyncClient
+) -> None:
+    general = await channel(db, cast.alice, "general", members=[cast.bob])
+    old, other = await login(http, cast.bob), await login(http, cast.bob)
+    async with session_socket(live, old, "old") as stale, session_socket(live, other, "other") as kept:
+        response = await http.post(
+            "/api/v1/session",
+            json={"username": "bob", "password": password_of("bob")},
+            headers=old.headers,  # the browser still sends the old cookie: the login replaces that session
+        )
+        assert response.status_code == 200, response.text
+        http.cookies.clear()
+        assert await stale.wait_closed() == 4001 and stale.close_reason == "logged out"
+        await post_after_close(stale, db, general)
+        assert await still_open(kept)
+        async with session_socket(live, Browser(response.cookies["salon_session"]), "new") as new:
+            assert await still_open(new)
+
+
 async def test_revoking_a_token_closes_the_sockets_opened_with_it(
     live: Live, db: Database, cast: Cast, http: httpx2.AsyncClient, connect: Connector
 ) -> None:
