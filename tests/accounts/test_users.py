@@ -252,6 +252,11 @@ async def test_a_new_account_may_not_read_like_an_existing_one(db: Database, cas
     await refused(db, "username_confusable", register(db, "tables"))  # equal to it, without regard to case
 
 
+@pytest.mark.parametrize("username", ["all", "a1l", "ALL", "everyone", "here", "sa1on", "systern"])
+async def test_reserved_usernames_and_their_look_alikes_are_refused(db: Database, cast: Cast, username: str) -> None:
+    await refused(db, "username_reserved", register(db, username))
+
+
 async def test_registration_checks_the_display_name_it_is_given(db: Database, cast: Cast) -> None:
     await refused(db, "display_name_taken", register(db, "newbie", "Carol"))
     await refused(db, "display_name_confusable", register(db, "newbie", "C\u0430rol"))

@@ -189,6 +189,15 @@ async def test_renaming_onto_a_look_alike_is_refused_but_a_change_of_case_is_not
     assert await rename(db, cast.alice, support, "Supp0rt") == "Supp0rt"  # looks like itself only
 
 
+async def test_a_rename_is_not_blocked_by_a_group_the_renamer_cannot_see(db: Database, cast: Cast) -> None:
+    await create(db, cast.alice, "Board", kind="private")
+    news = await create(db, cast.maya, "news")  # maya moderates public channels; she is not in alice's group
+    assert await rename(db, cast.maya, news, "board") == "board"
+    assert await rename(db, cast.maya, news, "B\u043eard") == "B\u043eard"  # a look-alike of the group's name
+    await refused(db, "name_taken", lambda: rename(db, cast.alice, news, "BOARD"))  # alice sees her group
+    await refused(db, "name_confusable", lambda: rename(db, cast.alice, news, "B0ard"))
+
+
 # Who can see the existing conversation decides whether its name blocks a new one. Columns:
 #   existing   the conversation that holds the name first (bob is never in alice's groups)
 #   creator    who then creates; "alice" is in every conversation she created
