@@ -139,13 +139,13 @@ def allowed_origins(conn: HTTPConnection) -> set[str]:
 
 
 def _normal_origin(origin: str) -> str:
-    parts = urlsplit(origin.strip().lower())
-    if not parts.scheme or not parts.hostname:
-        return origin  # "null" and other opaque origins match nothing we allow
-    try:
+    try:  # urlsplit refuses e.g. "http://[" and .port a port beyond 65535: such origins match nothing
+        parts = urlsplit(origin.strip().lower())
         port = parts.port
     except ValueError:
         return origin
+    if not parts.scheme or not parts.hostname:
+        return origin  # "null" and other opaque origins match nothing we allow
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     if port is None or port == _DEFAULT_PORTS.get(parts.scheme):
         return f"{parts.scheme}://{host}"

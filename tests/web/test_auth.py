@@ -155,7 +155,8 @@ async def test_cookie_requests_from_another_origin_are_refused(
 ) -> None:
     await log_in(client, "bob")
     before = await counts(db)
-    for headers in ({"Origin": EVIL}, {"Sec-Fetch-Site": "cross-site"}, {"Origin": "null"}):
+    malformed = ({"Origin": "http://["}, {"Origin": "http://testserver:99999"}, {"Origin": "http://[::1"})
+    for headers in ({"Origin": EVIL}, {"Sec-Fetch-Site": "cross-site"}, {"Origin": "null"}, *malformed):
         response = await client.post(f"{API}/tokens", json={"name": "x"}, headers=headers)
         assert response.status_code == 403 and response.json()["error"]["code"] == "csrf_failed", headers
         logout = await client.delete(f"{API}/session", headers=headers)

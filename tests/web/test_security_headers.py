@@ -99,6 +99,9 @@ async def test_refused_websocket_handshakes_have_the_headers(live: Live, cast: C
     assert status == 403 and b"origin_not_allowed" in body
     assert_secured(status, headers, "websocket, foreign origin")
 
+    status, headers, body = await refused(live, {"Origin": "http://["})  # urlsplit cannot read it
+    assert status == 403 and b"origin_not_allowed" in body
+
     status, headers, body = await refused(live, {"Authorization": "Bearer salon_not-a-token"})
     assert status == 401 and b"not_authenticated" in body
     assert_secured(status, headers, "websocket, bad token")
