@@ -16,9 +16,11 @@ cursor, sends an (optional) ``ping`` frame every ``heartbeat_s`` to check that t
 server still handles frames (the websocket library answers the server's
 protocol pings by itself, which is what keeps the connection open) and, when
 the connection drops (network, ``kill -9``, close codes 1001, 1012, 4008, 4009
-…), reconnects with exponential backoff and full jitter, then resumes from the
-newest event it received. Events reach handlers (``run``) or
-the iterator (``events``) once each, in order, deduplicated by id.
+…), reconnects with exponential backoff and full jitter, then resumes from its
+cursor: the newest event id received, or the event frame's ``cursor`` when the
+server sends one (while its broker is down), so the replay brings what the server
+could not deliver. Events reach handlers (``run``) or the iterator (``events``)
+once each, in order, deduplicated by id.
 
 Requests (``post``, ``edit`` …) wait for their ``ack`` and raise ``BotError``
 on an ``error`` frame. A request that has no answer when the connection drops
@@ -412,7 +414,8 @@ class Bot:
     async def _on_frame(self, ws: ClientConnection, frame: dict[str, Any]) -> None:
         kind = frame.get("type")
         if kind == "event":
-            self._delivery.event(frame["event"])
+            cursor = frame.get("cursor")  # during a server's broker outage: keep this, not the event's id
+            self._delivery.event(frame["event"], cursor if isinstance(cursor, int) else None)
         elif kind in ("ack", "error"):
             req = self._requests.get(frame["id"]) if isinstance(frame.get("id"), int) else None
             if req is not None and not req.future.done():

@@ -44,6 +44,15 @@ snapshot includes, so a snapshot never overrides a membership event the hub has
 already applied (a user removed while their socket was being opened stays
 removed).
 
+Cursors across a broker outage: without the broker this process still delivers its own
+events but not the other processes' (some with lower ids), so a client that kept a local
+event's id as its cursor would resume past them after the ``4009``. ``horizon`` is the
+newest event id delivered while the broker was connected; from the first event delivered
+without it until the gap is handled, event frames carry ``"cursor": horizon``, which the
+client keeps instead of the id, skipping on replay the ids it already processed. A field
+on each frame reaches the client before the loss can matter; a ``resync`` frame sent before
+the ``4009`` would be lost with a dropped connection.
+
 Presence: a user is online while they have at least one socket on any server
 process. ``{"type":"presence","user":7,"status":"online"|"offline"}`` goes to the
 connected users who share a conversation with them (not to the user), so a guest
@@ -77,6 +86,7 @@ from chat.realtime.connection import (
 from chat.realtime.credentials import REVOKING_KINDS, Credential, Revocations, ends, revocation_facts
 from chat.realtime.ephemeral import PresenceCoalescer
 from chat.realtime.presence import Change, PresenceTable
+from chat.realtime.resumable import capped_frame
 from chat.realtime.routing import RoutingTable
 
 log = logging.getLogger(__name__)
@@ -130,6 +140,8 @@ class Hub:
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._subscribed = False
         self._closing = False
+        self.horizon = 0  # newest event id delivered while the broker was connected
+        self._outage = False  # an event was delivered without the broker since the last gap
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -320,6 +332,12 @@ class Hub:
         if extra:
             extra.difference_update(recipients)
             recipients.extend(u for u in extra if u in self._conns)
+        if not self._outage and not self.broker.connected:
+            self._outage = True  # events of other processes may be missing from here on
+        if self._outage:
+            frame = capped_frame(frame, self.horizon)
+        else:
+            self.horizon = max(self.horizon, event_id)
         self._fan_out(recipients, frame)
         if header["kind"] == "user.deactivated" and subject is not None:
             self._deactivated[subject] = max(event_id, self._deactivated.get(subject, 0))
@@ -369,6 +387,8 @@ class Hub:
         """The broker lost messages: the table may be stale and clients missed events."""
         for conn in list(self._user_of):
             conn.close_soon(CLOSE_RESYNC, "events may have been lost, resume")
+        # Every socket that got capped frames is closed; the new ones resume from the log.
+        self._outage = False
         self._spawn(self._reload())
 
     async def _reload(self) -> None:

@@ -30,6 +30,12 @@ def event_id_of(frame: bytes) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def capped_frame(frame: bytes, cursor: int) -> bytes:
+    """An event frame that tells the client to keep ``cursor``, not the event's id, as its cursor
+    (``chat.realtime.hub``: during a broker outage). The event stays first, for :func:`event_id_of`."""
+    return frame[:-1] + b',"cursor":' + str(cursor).encode() + b"}"
+
+
 class ResumableConnection(Connection):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

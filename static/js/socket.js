@@ -11,6 +11,9 @@
 //
 // The cursor (the last event id seen) lives in sessionStorage, so it is per tab and survives the
 // socket; every reconnect sends {type: "resume", after: cursor} and the server replays what we missed.
+// An event frame with a "cursor" field (sent while the server's broker is down) moves the cursor
+// only that far; the ids seen above the cursor are kept until it passes them, so the replay after
+// the server's 4009 brings the events we missed and skips the ones we have (docs/protocol.md, Resume).
 
 const DEFAULT_ACK_TIMEOUT_MS = 10000;
 const MAX_BACKOFF_MS = 30000;
@@ -176,10 +179,11 @@ export class Socket extends EventTarget {
         this.settle(frame);
         break;
       case "event":
-        this.onEvent(frame.event);
+        this.onEvent(frame.event, frame.cursor);
         break;
       case "resumed":
         if (typeof frame.last_event_id === "number") this.writeCursor(frame.last_event_id);
+        this.forgetSeen();
         this.settleResume(frame);
         this.emit("resumed", frame);
         break;
@@ -220,14 +224,20 @@ export class Socket extends EventTarget {
     });
   }
 
-  onEvent(event) {
+  onEvent(event, cursor) {
     if (!event || typeof event.id !== "number") return;
     if (this.seen.has(event.id)) return; // a replay of something we already folded
     this.seen.add(event.id);
     this.seenOrder.push(event.id);
-    if (this.seenOrder.length > SEEN_LIMIT) this.seen.delete(this.seenOrder.shift());
-    this.writeCursor(event.id);
+    this.writeCursor(typeof cursor === "number" ? Math.min(cursor, event.id) : event.id);
+    this.forgetSeen();
     this.emit("event", event);
+  }
+
+  // Keep the most recent ids, and every id above the cursor: a resume replays those.
+  forgetSeen() {
+    const below = this.cursor ?? 0;
+    while (this.seenOrder.length > SEEN_LIMIT && this.seenOrder[0] <= below) this.seen.delete(this.seenOrder.shift());
   }
 
   settle(frame) {

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from chat.bot import FileCursorStore, MemoryCursorStore
-from chat.bot.delivery import Delivery
+from chat.bot.delivery import RECENT_IDS, Delivery
 from chat.bot.rest import http_url_of, ws_url_of
 
 
@@ -68,6 +68,35 @@ def test_a_resume_delivers_replayed_and_live_events_once_in_order() -> None:
     for event_id in (6, 7, 9, 10, 11):
         delivery.done(event_id)
     assert store.event_id == 11
+
+
+def test_a_frame_cursor_holds_the_resume_point_and_the_replay_skips_what_was_delivered_above_it() -> None:
+    store = MemoryCursorStore(10)
+    delivery = Delivery(store)
+    delivery.load()
+    delivery.connected(10)
+    delivery.event(ev(11))
+    # the server's broker is down: its own events come live, capped at the last one it could vouch for
+    outage = list(range(13, 13 + 3 * RECENT_IDS, 3))  # more than the recent ids an LRU would keep
+    for event_id in outage:
+        delivery.event(ev(event_id), cursor=11)
+    assert queued(delivery) == [11, *outage]
+    for event_id in [11, *outage]:
+        delivery.done(event_id)
+    assert delivery.received == 11 and store.event_id == 11  # not past 12, which never came
+    delivery.disconnected()  # 4009: the broker is back
+    newest = outage[-1] + 1
+    assert delivery.connected(newest) == 11
+    for event_id in range(12, newest + 1):  # the replay: the missed events and the ones already delivered
+        delivery.event(ev(event_id))
+    delivery.resumed(newest)
+    missed = sorted(set(range(12, newest + 1)) - set(outage))
+    assert queued(delivery) == missed
+    for event_id in missed:
+        delivery.done(event_id)
+    assert store.event_id == newest
+    delivery.event(ev(newest + 1), cursor=3)  # a cursor below the one kept never moves it back
+    assert delivery.received == newest
 
 
 def test_a_resume_cut_short_starts_again_from_the_same_cursor() -> None:

@@ -87,11 +87,16 @@ def make_event(
 
 
 class GappyBroker(MemoryBroker):
-    """An in-process broker whose test can declare an outage (``gap()``)."""
+    """An in-process broker whose test can declare an outage (``down``, then ``gap()``)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.gap_callbacks: list[OnGap] = []
+        self.down = False  # the other processes are out of reach: ``connected`` is False
+
+    @property
+    def connected(self) -> bool:
+        return super().connected and not self.down
 
     def subscribe(self, on_message: OnMessage, on_gap: OnGap | None = None) -> None:
         super().subscribe(on_message, on_gap)

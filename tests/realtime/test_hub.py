@@ -26,6 +26,7 @@ from chat.realtime.connection import (
     Connection,
 )
 from chat.realtime.hub import Hub, MembershipSnapshot
+from chat.realtime.resumable import event_id_of
 from tests.realtime.fakes import FakeSocket, GappyBroker, connection, make_event, settle
 
 ALICE, MAYA, BOB, CAROL, GUS = 1, 2, 3, 4, 5
@@ -324,6 +325,37 @@ async def test_a_broker_gap_closes_every_socket_and_reloads_the_table() -> None:
         await settle()
         assert all(s.closed_with == (CLOSE_RESYNC, "events may have been lost, resume") for s in sockets)
         assert len(loads) == 2  # at start, and after the gap
+    finally:
+        await hub.close()
+
+
+async def test_during_a_broker_outage_event_frames_hold_cursors_at_the_last_event_delivered_before_it() -> None:
+    broker = GappyBroker()
+    hub = Hub(broker, presence=False)
+    await hub.start()
+    try:
+        before = join(hub, ALICE)
+        await hub.publish([make_event(10)])
+        broker.down = True  # this process goes on delivering its own events; the others' are missing
+        await hub.publish([make_event(12), make_event(13)])
+        await settle()
+        frames = before.of_type("event")
+        assert [(f["event"]["id"], f.get("cursor")) for f in frames] == [(10, None), (12, 10), (13, 10)]
+        assert event_id_of(before.frames[-1]) == 13  # a held frame is still matched by id on release
+        opened_during = join(hub, BOB, as_of=13)  # its hello cursor (13) is higher: a client keeps the higher
+        await hub.publish([make_event(14)])
+        await settle()
+        assert opened_during.of_type("event")[-1]["cursor"] == 10
+        broker.down = False
+        broker.gap()  # back: every socket resumes from the cursor it kept, and frames carry no cursor again
+        await settle()
+        assert before.closed_with is not None and before.closed_with[0] == CLOSE_RESYNC
+        assert opened_during.closed_with is not None and opened_during.closed_with[0] == CLOSE_RESYNC
+        after = join(hub, ALICE, as_of=14)
+        await hub.publish([make_event(15)])
+        await settle()
+        assert [(f["event"]["id"], f.get("cursor")) for f in after.of_type("event")] == [(15, None)]
+        assert hub.horizon == 15
     finally:
         await hub.close()
 
