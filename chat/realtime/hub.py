@@ -51,7 +51,8 @@ newest event id delivered while the broker was connected; from the first event d
 without it until the gap is handled, event frames carry ``"cursor": horizon``, which the
 client keeps instead of the id, skipping on replay the ids it already processed. A field
 on each frame reaches the client before the loss can matter; a ``resync`` frame sent before
-the ``4009`` would be lost with a dropped connection.
+the ``4009`` would be lost with a dropped connection. The outage counts from when the broker
+notices it (at once when Redis closes the connection, within three pings if it goes silent).
 
 Presence: a user is online while they have at least one socket on any server
 process. ``{"type":"presence","user":7,"status":"online"|"offline"}`` goes to the
