@@ -21,10 +21,7 @@ FrameId = str | int
 
 _BAD_ID_CHARS = re.compile("[\x00\ud800-\udfff]")  # an id is echoed back: NUL, lone surrogates refused
 
-# The one close code of the web layer (docs/protocol.md lists them all; the realtime
-# layer's codes, 1001 4003 4008 4009 …, live in chat.realtime.connection).
-CLOSE_HEARTBEAT = 4000  # no frame within two heartbeat intervals
-
+# Close codes live in chat.realtime.connection (docs/protocol.md lists them all).
 MAX_ID = INT64_MAX  # ids and cursors beyond a PostgreSQL bigint cannot exist: out_of_range, not a server error
 _ID = limits(minimum=1, maximum=MAX_ID)
 _CURSOR = limits(minimum=0, maximum=MAX_ID)
