@@ -98,31 +98,43 @@ function onReaction(store, ev) {
 function onTopicChanged(store, ev, follow) {
   const { from, to, message_ids: ids = [] } = ev.data;
   if (!from || !to) return;
+  const view = store.view;
+  const inView = (cid, topic) =>
+    cid !== null && view.topic !== null && view.conversation === cid && topicKey(view.topic) === topicKey(topic);
+  // A move names the other conversation only when it is public: null is a private group this
+  // chain's readers may not know. Messages moved there leave my timelines, unless I moved them
+  // (then I am in that group and its own chain's event, which names it, moves them for me).
+  const hidden = to.conversation === null;
+  if (hidden && ev.actor === store.me.id) {
+    if (from.conversation !== null) follow.push({ type: "topics", conversation: from.conversation });
+    return;
+  }
+  let viewed = ev.data.scope === "all" && inView(from.conversation, from.topic);
   // Both chains of a move carry the same event data: fold it once.
   for (const id of ids) {
     const msg = store.messages.get(id);
     if (!msg || (msg.conversation === to.conversation && msg.topic === to.topic)) continue;
+    viewed = viewed || (ev.data.scope === "all" && inView(msg.conversation, msg.topic));
     store.unplace(id, msg.conversation, msg.topic);
+    if (hidden) {
+      store.messages.delete(id);
+      continue;
+    }
     msg.conversation = to.conversation;
     msg.topic = to.topic;
     msg.version = (msg.version || 0) + 1;
     store.place(msg);
   }
-  const view = store.view;
-  if (
-    ev.data.scope === "all" &&
-    view.conversation === from.conversation &&
-    view.topic !== null &&
-    topicKey(view.topic) === topicKey(from.topic)
-  ) {
-    if (store.conversations.has(to.conversation)) {
+  if (viewed) {
+    if (!hidden && store.conversations.has(to.conversation)) {
       follow.push({ type: "follow-topic", conversation: to.conversation, topic: to.topic });
     } else {
-      follow.push({ type: "follow-topic", conversation: from.conversation, topic: null }); // moved out of my sight
+      follow.push({ type: "follow-topic", conversation: view.conversation, topic: null }); // moved out of my sight
     }
   }
-  follow.push({ type: "topics", conversation: from.conversation });
-  if (to.conversation !== from.conversation) follow.push({ type: "topics", conversation: to.conversation });
+  for (const cid of new Set([from.conversation, to.conversation])) {
+    if (cid !== null) follow.push({ type: "topics", conversation: cid });
+  }
   store.changed("messages", "topics");
 }
 

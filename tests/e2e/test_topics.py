@@ -101,3 +101,33 @@ def test_older_pages_first_unread_typing_mentions_presence(open_as: OpenAs, serv
     expect(bob.locator("#dm-people label", has_text="Alice").locator(".presence")).to_have_attribute(
         "data-presence", "active"
     )
+
+
+def test_a_topic_moved_into_a_private_group_leaves_the_channel_and_its_mover_follows_it(open_as: OpenAs) -> None:
+    alice = open_as("alice")
+    bob = open_as("bob")
+    sales = create_channel(alice, "deals")
+    board = create_channel(alice, "board", private=True)  # Bob is not in it
+    join(bob, sales)
+    open_conversation(alice, "deals")
+    post(alice, "the secret price", topic="pricing")
+    post(alice, "an open question", topic="general")
+    open_conversation(bob, "deals")
+    open_topic(bob, "pricing")
+    expect(message(bob, "the secret price")).to_be_visible()
+    open_topic(alice, "pricing")
+
+    moved = alice.context.request.patch(
+        f"/api/v1/conversations/{sales}/topics", data={"topic": "pricing", "move_to_conversation": board}
+    )
+    assert moved.ok, moved.text()
+
+    # Alice, in both, follows her topic into the group; Bob's view falls back to the channel, without
+    # the moved message, and nothing names the group to him.
+    expect(alice.locator("#conv-header h1")).to_contain_text("board")
+    expect(message(alice, "the secret price")).to_be_visible()
+    expect(bob.locator("#conv-header h1")).to_contain_text("deals")
+    expect(message(bob, "an open question")).to_be_visible()
+    expect(message(bob, "the secret price")).to_have_count(0)
+    expect(bob.locator("#topics")).not_to_contain_text("pricing")
+    expect(bob.locator("body")).not_to_contain_text("board")
