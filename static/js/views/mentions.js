@@ -10,8 +10,10 @@ export function mountMentions(store, actions, area) {
   let items = [];
   let selected = 0;
   let start = -1;
+  let generation = 0; // each input (and close) starts a new one: a slower, older lookup is dropped
 
   function close() {
+    generation += 1;
     list.hidden = true;
     items = [];
     start = -1;
@@ -32,7 +34,7 @@ export function mountMentions(store, actions, area) {
       close();
       return;
     }
-    start = found.at;
+    const mine = ++generation;
     let ids = null;
     const cid = store.view.conversation;
     try {
@@ -40,6 +42,9 @@ export function mountMentions(store, actions, area) {
     } catch {
       ids = null;
     }
+    // A pick, a close or newer typing happened meanwhile: this answer is for text that is gone.
+    if (mine !== generation) return;
+    start = found.at;
     const pool = ids ? ids.map((id) => store.users.get(id)).filter(Boolean) : Array.from(store.users.values());
     const q = found.query;
     const people = pool
