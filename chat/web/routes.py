@@ -24,6 +24,7 @@ def build_routes() -> list[BaseRoute]:
         *search.routes,
         *events.routes,
         *health.routes,
+        Route("/health", health.health, methods=["GET"], name="health-probe"),  # where probes look first
         WebSocketRoute(f"{API_PREFIX}/ws", websocket_endpoint, name="ws"),
         *pages.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
