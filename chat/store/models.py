@@ -272,7 +272,10 @@ class Event(Base):
     __tablename__ = "events"
     __table_args__ = (
         UniqueConstraint("chain", "seq"),
+        # the events feed (chat.channels.feed) reads one id range per source of visibility
         Index("ix_events_conversation_id_id", "conversation_id", "id"),
+        Index("ix_events_subject_id_id", "subject_id", "id"),
+        Index("ix_events_audience_id", "audience", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -280,7 +283,7 @@ class Event(Base):
     seq: Mapped[int] = mapped_column(BigInteger)
     conversation_id: Mapped[int | None] = mapped_column(BigInteger)
     actor_id: Mapped[int | None] = mapped_column(BigInteger)
-    subject_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    subject_id: Mapped[int | None] = mapped_column(BigInteger)
     # the message an event is about, if any: events of a message moved into a
     # conversation the reader cannot see are hidden from that reader
     message_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
