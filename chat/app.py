@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp
 
+from chat.accounts.ratelimit import Limiters, SlidingWindowLimiter
 from chat.channels.feed import latest_event_id
 from chat.channels.queries import all_memberships
 from chat.config import Settings
@@ -24,7 +25,7 @@ from chat.realtime.hub import Hub, MembershipSnapshot
 from chat.store.db import Database
 from chat.store.migrate import upgrade
 from chat.web.errors import EXCEPTION_HANDLERS
-from chat.web.hosts import HostCheckMiddleware
+from chat.web.hosts import HostCheckMiddleware, required_setup_token
 from chat.web.routes import build_routes
 from chat.web.security import SecurityHeadersMiddleware
 from chat.web.serving import http_protocol
@@ -33,8 +34,12 @@ from chat.web.state import Services
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, *, migrate: bool = False) -> Starlette:
-    """Build the ASGI app. ``migrate=True`` brings the schema up to date on startup."""
+def create_app(settings: Settings, *, migrate: bool = False, setup_token: str = "") -> Starlette:
+    """Build the ASGI app. ``migrate=True`` brings the schema up to date on startup.
+
+    ``setup_token``: the one ``chat serve`` printed, which the first account of a server others can
+    reach needs ("": none was made, only ``chat create-admin`` can make that account).
+    """
     db = Database(settings.db_url)
 
     async def load_memberships() -> MembershipSnapshot:
@@ -44,7 +49,16 @@ def create_app(settings: Settings, *, migrate: bool = False) -> Starlette:
 
     hub = Hub(broker_from_url(settings.broker_url), loader=load_memberships)
     db.after_commit = hub.publish
-    services = Services(settings=settings, db=db, extras={"hub": hub})
+    services = Services(
+        settings=settings,
+        db=db,
+        hub=hub,
+        limiters=Limiters.from_settings(settings),
+        post_limiter=SlidingWindowLimiter(
+            settings.post_limit_per_user, settings.post_limit_window_s, code="rate_limited"
+        ),
+        setup_token=required_setup_token(settings, setup_token),
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -79,25 +79,25 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
 
     settings = load_settings(host=host, port=port, data_dir=data_dir)
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
-    settings = _with_setup_token(settings)
-    app = create_app(settings, migrate=True)
+    app = create_app(settings, migrate=True, setup_token=_setup_token(settings))
     uvicorn.Server(server_config(app, settings)).run()
 
 
-def _with_setup_token(settings: Settings) -> Settings:
-    """Make and print the setup token when the server is reachable by others and has no account yet."""
+def _setup_token(settings: Settings) -> str:
+    """Make and print the setup token when the server is reachable by others and has no account yet
+    ("": none made)."""
     from chat.accounts.users import has_users
-    from chat.web.hosts import SETUP_TOKEN_KEY, reachable_by_others
+    from chat.web.hosts import reachable_by_others
 
     if not reachable_by_others(settings):
-        return settings
+        return ""
 
     async def work(db: Database) -> bool:
         async with db.read() as session:
             return await has_users(session)
 
     if run_with_db(settings, work):
-        return settings
+        return ""
     token = secrets.token_urlsafe(24)
     base = settings.public_origin.rstrip("/") or f"http://<this server's address>:{settings.port}"
     click.echo(
@@ -107,7 +107,7 @@ def _with_setup_token(settings: Settings) -> Settings:
         "or with `chat create-admin`.",
         err=True,
     )
-    return settings.replace(extra={**settings.extra, SETUP_TOKEN_KEY: token})
+    return token
 
 
 @main.command()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -60,7 +60,6 @@ class Settings:
     max_message_chars: int = 10000
     # development
     debug: bool = False
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.registration_mode not in get_args(RegistrationMode):
@@ -106,8 +105,6 @@ class Settings:
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
-            if f.name == "extra":
-                continue
             raw = env.get(f"CHAT_{f.name.upper()}")
             if raw is None:
                 continue
@@ -117,7 +114,7 @@ class Settings:
 
 
 def setting_names() -> list[str]:
-    return [f.name for f in dataclasses.fields(Settings) if f.name != "extra"]
+    return [f.name for f in dataclasses.fields(Settings)]
 
 
 def _coerce(name: str, annotation: Any, raw: str) -> Any:

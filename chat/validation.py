@@ -17,14 +17,22 @@ database text column holds the first, no UTF-8 text the second); an integer
 (or an integer in a list) outside the signed 64-bit range is ``out_of_range``
 (no database column holds it). ``chat.web.schema`` turns JSON into commands
 and commands into JSON Schema.
+
+The way back out lives here too, below every layer that needs it: :func:`to_json`
+makes plain data (dataclasses, lists, datetimes) JSON-ready, for HTTP answers and
+event payloads alike, and :func:`encode` writes a frame as compact UTF-8 JSON, the
+one wire encoding of websocket frames and broker envelopes.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from chat.errors import Invalid
@@ -115,3 +123,29 @@ def _check_text(name: str, value: str, lim: Limits) -> None:
         raise Invalid("too_short", f"{name} needs at least {lim.min_len} characters", field=name, limit=lim.min_len)
     if lim.pattern is not None and not re.fullmatch(lim.pattern, value):
         raise Invalid("bad_format", f"{name} has characters that are not allowed", field=name)
+
+
+def to_json(value: Any) -> Any:
+    """Plain data (dataclasses, lists, tuples, dicts, datetimes) into JSON-ready values."""
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, datetime) or (dataclasses.is_dataclass(value) and not isinstance(value, type)):
+        return to_json(_json_ready(value))
+    return value
+
+
+def encode(frame: Mapping[str, Any]) -> bytes:
+    """A frame as compact UTF-8 JSON; dataclasses and datetimes in it are written as :func:`to_json`
+    writes them (without walking the plain data around them)."""
+    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False, default=_json_ready).encode()
+
+
+def _json_ready(value: Any) -> Any:
+    """One dataclass (its fields) or datetime (ISO 8601), the values JSON has no form for."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    raise TypeError(f"{type(value).__name__} is not JSON data")

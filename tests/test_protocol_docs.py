@@ -31,7 +31,6 @@ from chat.app import create_app
 from chat.config import Settings
 from chat.store.db import Database
 from chat.validation import Checked, Limits
-from chat.web.api.messages import post_limiter
 from chat.web.protocol import FRAMES
 from tests.channels.messaging_support import channel, post
 from tests.conftest import Live
@@ -136,10 +135,20 @@ def test_every_client_frame_type_has_a_heading_and_a_working_example() -> None:
         assert any(e.expect_type != "error" for e in ok), f"docs/protocol.md: no successful example of {type_!r}"
 
 
+def test_every_client_frame_type_is_dispatched_by_the_one_handler_table() -> None:
+    from chat.web.socket_handlers import HANDLERS
+
+    assert set(HANDLERS) == set(FRAMES)
+    assert {"ping", "resume", "typing"} <= set(HANDLERS)
+    socket_source = (CHAT / "web" / "socket.py").read_text(encoding="utf-8")
+    assert "frame.type ==" not in socket_source, "chat.web.socket special-cases a frame type: add it to HANDLERS"
+
+
 def server_frame_types() -> set[str]:
     """Every ``{"type": "..."}`` literal the server builds a frame from."""
     types_: set[str] = set()
-    for path in (CHAT / "web" / "protocol.py", CHAT / "web" / "socket.py", CHAT / "realtime" / "hub.py"):
+    web = CHAT / "web"
+    for path in (web / "protocol.py", web / "socket.py", web / "socket_handlers.py", CHAT / "realtime" / "hub.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Dict):
                 for key, value in zip(node.keys, node.values, strict=True):
@@ -266,7 +275,7 @@ def frame_error_codes(tmp_path: Path) -> set[str]:
         for code, _line in raised_codes(_module_path(module).read_text(encoding="utf-8"), classes)
     }
     app = create_app(Settings(data_dir=tmp_path))
-    codes.add(post_limiter(app.state.services).code)  # the limiter the socket shares with REST
+    codes.add(app.state.services.post_limiter.code)  # the limiter the socket shares with REST
     return codes - set(UNREACHABLE)
 
 

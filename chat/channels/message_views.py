@@ -29,6 +29,7 @@ from chat.channels.policy import Actor, ConversationAccess, access_conversation
 from chat.channels.render import MentionTarget, Rendered, render_markdown
 from chat.errors import NotFound
 from chat.store import models
+from chat.validation import to_json
 
 _HREF = re.compile(r'<a href="([^"]*)"')
 _MENTION_CANDIDATE = re.compile(r"@([A-Za-z0-9_.\-]{1,64})")
@@ -223,22 +224,9 @@ def rendered_columns(rendered: Rendered) -> dict[str, object]:
     }
 
 
-def plain(value: Any) -> Any:
-    """Dataclasses and datetimes into JSON-ready values (for event payloads)."""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if hasattr(value, "__dataclass_fields__"):
-        return {name: plain(getattr(value, name)) for name in value.__dataclass_fields__}
-    return value
-
-
 def message_event_data(out: MessageOut) -> dict[str, Any]:
     """The hashed, never-erased part of a ``message.posted`` event: everything but the content."""
-    data = plain(out)
+    data = to_json(out)
     for key in ("body", "html", "meetings", "event_id", "seq"):
         data.pop(key)
     return dict(data)
@@ -246,7 +234,7 @@ def message_event_data(out: MessageOut) -> dict[str, Any]:
 
 def message_event_body(out: MessageOut) -> dict[str, Any]:
     """The erasable part of a message event: its text, HTML and meeting links."""
-    return {"body": out.body, "html": out.html, "meetings": plain(out.meetings)}
+    return {"body": out.body, "html": out.html, "meetings": to_json(out.meetings)}
 
 
 async def display_topic(session: AsyncSession, conversation_id: int, key: str) -> str | None:

@@ -29,11 +29,12 @@ once, so the hub forgets the connection before anything else is delivered.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any
+
+from chat.validation import encode
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +54,6 @@ CLOSE_SLOW_CONSUMER = 4008  # the client did not read fast enough; reconnect and
 CLOSE_RESYNC = 4009  # the server may have missed events (broker reconnected); reconnect and resume
 
 REASON_SLOW_CONSUMER = "slow consumer, resume"
-
-
-def encode(frame: Mapping[str, Any]) -> bytes:
-    """A frame as compact UTF-8 JSON, the one wire encoding of the realtime layer."""
-    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 class Connection:

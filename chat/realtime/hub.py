@@ -82,13 +82,13 @@ from chat.realtime.connection import (
     CLOSE_GOING_AWAY,
     CLOSE_RESYNC,
     Connection,
-    encode,
 )
 from chat.realtime.credentials import REVOKING_KINDS, Credential, Revocations, ends, revocation_facts
 from chat.realtime.ephemeral import PresenceCoalescer
 from chat.realtime.presence import Change, PresenceTable
 from chat.realtime.resumable import capped_frame
 from chat.realtime.routing import RoutingTable
+from chat.validation import encode
 
 log = logging.getLogger(__name__)
 

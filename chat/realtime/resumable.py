@@ -19,7 +19,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from chat.realtime.connection import CLOSE_SLOW_CONSUMER, REASON_SLOW_CONSUMER, Connection, encode
+from chat.realtime.connection import CLOSE_SLOW_CONSUMER, REASON_SLOW_CONSUMER, Connection
+from chat.validation import encode
 
 # Event frames start with the event's id (see chat.realtime.hub.event_frame and Event.public).
 _EVENT_ID = re.compile(rb'^\{"type":"event","event":\{"id":(\d+)')

@@ -20,8 +20,8 @@ header and pass. Login and registration, which have no session yet, call
 :func:`check_origin` themselves (login CSRF). The session cookie is also
 ``SameSite=Lax``, a second line of defence.
 
-Rate limiters live in ``services(request).extras["limiters"]``, built lazily
-by :func:`limiters` from the settings.
+Rate limiters live in ``services(request).limiters``, built from the settings
+by ``chat.app.create_app``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from urllib.parse import urlsplit
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from chat.accounts.ratelimit import Limiters
 from chat.accounts.sessions import COOKIE_NAME, ClientInfo, actor_for_session
 from chat.accounts.tokens import token_actor
 from chat.channels import policy
@@ -159,15 +158,6 @@ def client_info(conn: HTTPConnection) -> ClientInfo:
 
 def client_address(conn: HTTPConnection) -> str:
     return conn.client.host if conn.client is not None else "unknown"
-
-
-def limiters(conn: HTTPConnection) -> Limiters:
-    """This process's account rate limiters, built from the settings on first use."""
-    extras = services(conn).extras
-    found = extras.get("limiters")
-    if not isinstance(found, Limiters):
-        found = extras["limiters"] = Limiters.from_settings(services(conn).settings)
-    return found
 
 
 def set_session_cookie(response: Response, conn: HTTPConnection, secret: str) -> None:

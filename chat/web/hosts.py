@@ -69,25 +69,23 @@ def _ip(name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
-SETUP_TOKEN_KEY = "setup_token"  # noqa: S105 - the key in ``settings.extra`` under which ``chat serve`` puts it
-
-
 def reachable_by_others(settings: Settings) -> bool:
     """Whether this server listens on a non-loopback address or has a non-loopback public origin."""
     public = host_name(urlsplit(settings.public_origin).netloc) if settings.public_origin else ""
     return not is_loopback(settings.host) or (bool(public) and not is_loopback(public))
 
 
-def required_setup_token(settings: Settings) -> str | None:
-    """What the first account needs (``chat.accounts.registration.register``'s ``setup_token``).
+def required_setup_token(settings: Settings, made: str) -> str | None:
+    """What the first account needs (``chat.accounts.registration.register``'s ``setup_token``);
+    ``chat.app.create_app`` asks once, into ``Services.setup_token``.
 
-    None on a loopback server: the first visitor sets it up. Otherwise the token ``chat serve``
+    None on a loopback server: the first visitor sets it up. Otherwise ``made``, the token ``chat serve``
     printed, or "" when none was made (an app built without ``chat serve``): then only
     ``chat create-admin`` can create the first account.
     """
     if not reachable_by_others(settings):
         return None
-    return str(settings.extra.get(SETUP_TOKEN_KEY, ""))
+    return made
 
 
 class AllowedHosts:

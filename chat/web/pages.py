@@ -31,7 +31,6 @@ from chat.channels.policy import Actor
 from chat.errors import ChatError
 from chat.web import i18n
 from chat.web.auth import Auth, authenticate, check_origin, clear_session_cookie
-from chat.web.hosts import required_setup_token
 from chat.web.state import services
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -151,12 +150,12 @@ async def register_page(request: Request) -> Response:
 async def setup_page(request: Request) -> Response:
     """First run: the first person creates the administrator account. Gone once any account exists.
 
-    A server others can reach asks for the setup token too (``chat.web.hosts.required_setup_token``);
+    A server others can reach asks for the setup token too (``Services.setup_token``);
     the address ``chat serve`` prints carries it as ``?token=``, which fills the field in.
     """
     if not await is_fresh_install(request):
         return RedirectResponse("/login", status_code=303)
-    needs_token = required_setup_token(services(request).settings) is not None
+    needs_token = services(request).setup_token is not None
     token = request.query_params.get("token", "")[:128] if needs_token else ""
     return render(request, "setup.html", error=None, needs_token=needs_token, token=token)
 
@@ -176,17 +175,16 @@ async def needs_javascript(request: Request) -> Response:
     if not is_same_origin(request):
         return forbidden(request)
     template = {"/login": "login.html", "/register": "register.html", "/setup": "setup.html"}[request.url.path]
-    settings = services(request).settings
-    needs_token = required_setup_token(settings) is not None
+    svc = services(request)
     return render(
         request,
         template,
         status=400,
         error="auth.needs_js",
         next="/",
-        mode=settings.registration_mode,
+        mode=svc.settings.registration_mode,
         invite="",
-        needs_token=needs_token,
+        needs_token=svc.setup_token is not None,
         token="",
     )
 

@@ -8,14 +8,13 @@ docs/protocol.md for every frame, error code and close code.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from chat.errors import ChatError, Invalid
-from chat.validation import INT64_MAX, INT64_MIN, Checked, limits
-from chat.web.schema import JsonError, loads, parse, refuse_surrogates, to_json
+from chat.validation import INT64_MAX, INT64_MIN, Checked, encode, limits
+from chat.web.schema import JsonError, loads, parse, refuse_surrogates
 
 FrameId = str | int
 
@@ -147,22 +146,21 @@ def _good_id(frame_id: object) -> bool:
     return isinstance(frame_id, int) and not isinstance(frame_id, bool) and INT64_MIN <= frame_id <= INT64_MAX
 
 
-def encode(frame: dict[str, Any]) -> str:
-    return json.dumps(to_json(frame), separators=(",", ":"), ensure_ascii=False)
+# The server's frames, encoded once by ``chat.validation.encode`` (the realtime layer's encoding too).
 
 
-def ack(frame_id: FrameId, **data: Any) -> str:
+def ack(frame_id: FrameId, **data: Any) -> bytes:
     return encode({"type": "ack", "id": frame_id, **data})
 
 
-def error(frame_id: FrameId | None, exc: ChatError) -> str:
+def error(frame_id: FrameId | None, exc: ChatError) -> bytes:
     return encode({"type": "error", "id": frame_id, **exc.to_dict()})
 
 
-def hello(user: dict[str, Any], last_event_id: int, heartbeat_s: int) -> str:
+def hello(user: dict[str, Any], last_event_id: int, heartbeat_s: int) -> bytes:
     return encode({"type": "hello", "user": user, "last_event_id": last_event_id, "heartbeat_s": heartbeat_s})
 
 
-def resumed(last_event_id: int, frame_id: FrameId | None = None) -> str:
+def resumed(last_event_id: int, frame_id: FrameId | None = None) -> bytes:
     """The end of a replay; ``id`` is the ``resume`` frame's (the answer to it, like an ack)."""
     return encode({"type": "resumed", "id": frame_id, "last_event_id": last_event_id})

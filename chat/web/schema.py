@@ -27,6 +27,7 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_
 
 from chat.errors import Invalid
 from chat.validation import INT64_MAX, INT64_MIN, Limits
+from chat.validation import to_json as to_json  # results into JSON: defined below every layer that needs it
 
 T = TypeVar("T")
 
@@ -148,19 +149,6 @@ def _coerce(name: str, hint: Any, value: Any) -> Any:
             raise Invalid("wrong_type", f"{name} must be a string", field=name)
         return value  # NUL characters and surrogates: Checked refuses them in every field
     raise TypeError(f"unsupported field type {hint!r} for {name}")
-
-
-def to_json(value: Any) -> Any:
-    """Plain data (dataclasses, lists, datetimes) into JSON-ready values."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, list | tuple):
-        return [to_json(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): to_json(v) for k, v in value.items()}
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
 
 
 def json_schema(hint: Any, components: dict[str, Any] | None = None) -> dict[str, Any]:

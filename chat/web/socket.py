@@ -18,11 +18,13 @@ is refused before the socket is accepted. Then:
    (``Hub.current_role``): a frame read after its credential ended is refused
    (not handled; the close frame is on its way), and a role change applies to
    the very next frame (see ``chat.realtime.hub`` for why rights are re-read
-   rather than the socket closed). Then: parse (error frame on bad input), one
-   domain call, ack. ``resume {after}`` holds live delivery, replays the log
-   after ``after`` page by page, answers ``resumed``, and releases.
-   ``typing`` goes out at most once per 2 s per connection, conversation and
-   topic; the excess is acked and dropped (``chat.realtime.ephemeral``).
+   rather than the socket closed). Then: parse (error frame on bad input), and
+   the frame's handler from the one table ``chat.web.socket_handlers.HANDLERS``
+   (every type, ``ping``, ``resume`` and ``typing`` included): one domain call,
+   ack. ``resume {after}`` holds live delivery, replays the log after ``after``
+   page by page, answers ``resumed``, and releases. ``typing`` goes out at most
+   once per 2 s per connection, conversation and topic; the excess is acked and
+   dropped (``chat.realtime.ephemeral``).
 
 Liveness is the websocket protocol's own ping/pong: uvicorn pings every
 ``heartbeat_s`` and drops a peer that does not answer (``server_config`` in
@@ -44,34 +46,23 @@ from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketState
 
 from chat.accounts.credentials import session_tag
-from chat.accounts.ratelimit import SlidingWindowLimiter
 from chat.accounts.sessions import live_session
 from chat.accounts.tokens import actor_for_token_id
-from chat.channels import policy
-from chat.channels.feed import events_since, latest_event_id
+from chat.channels.feed import latest_event_id
 from chat.channels.policy import Actor, Role
 from chat.channels.queries import conversation_ids_of
 from chat.errors import ChatError
 from chat.realtime.connection import CLOSE_CREDENTIAL_REVOKED
 from chat.realtime.credentials import Credential
 from chat.realtime.ephemeral import TypingThrottle
-from chat.realtime.hub import Hub, event_frame
 from chat.realtime.resumable import ResumableConnection
 from chat.web import protocol
-from chat.web.api.messages import post_limiter
 from chat.web.auth import Auth, allowed_origins, authenticate, client_address
 from chat.web.errors import error_body
-from chat.web.socket_handlers import HANDLERS
+from chat.web.socket_handlers import HANDLERS, FrameContext, replay
 from chat.web.state import Services, services
 
 log = logging.getLogger(__name__)
-
-RESUME_PAGE = 500
-
-
-def hub_of(svc: Services) -> Hub:
-    hub: Hub = svc.extras["hub"]
-    return hub
 
 
 async def _deny(ws: WebSocket, status: int, code: str, message: str) -> None:
@@ -92,8 +83,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         return
     actor = auth.actor
     address = client_address(ws)
-    per_user: dict[int, int] = svc.extras.setdefault("ws_per_user", {})
-    per_address: dict[str, int] = svc.extras.setdefault("ws_per_address", {})
+    per_user, per_address = svc.ws_per_user, svc.ws_per_address
     if settings.ws_max_per_user and per_user.get(actor.id, 0) >= settings.ws_max_per_user:
         await _deny(ws, 429, "too_many_connections", "too many open connections for this account")
         return
@@ -105,7 +95,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     _count(per_address, address, +1)
     try:
         await ws.accept()
-        await _serve(ws, svc, hub_of(svc), auth)
+        await _serve(ws, svc, auth)
     finally:
         _count(per_user, actor.id, -1)
         _count(per_address, address, -1)
@@ -139,8 +129,8 @@ async def _check_again(session: Any, auth: Auth) -> tuple[Actor, Credential] | N
     return None
 
 
-async def _serve(ws: WebSocket, svc: Services, hub: Hub, auth: Auth) -> None:
-    settings = svc.settings
+async def _serve(ws: WebSocket, svc: Services, auth: Auth) -> None:
+    settings, hub = svc.settings, svc.hub
     actor = auth.actor
 
     async def send(data: bytes) -> None:
@@ -173,37 +163,17 @@ async def _serve(ws: WebSocket, svc: Services, hub: Hub, auth: Auth) -> None:
         )
         if not attached:
             return
-        conn.send_now(protocol.hello(_user_json(actor), as_of, settings.heartbeat_s).encode())
+        conn.send_now(protocol.hello(_user_json(actor), as_of, settings.heartbeat_s))
         peers = sorted(hub.online_peers(actor.id))
         if peers:  # one snapshot frame: one frame per peer would fill the queue of a big team
             conn.send_now({"type": "presence", "users": [{"user": u, "status": "online"} for u in peers]})
-        last = await _replay(svc, conn, actor, as_of)
+        last = await replay(svc, conn, actor, as_of)
         conn.release(last)
-        await _read_loop(ws, svc, hub, conn, actor)
+        await _read_loop(ws, svc, conn, actor)
 
 
-async def _replay(svc: Services, conn: ResumableConnection, actor: Actor, after: int) -> int:
-    """Queue every event ``actor`` may see after ``after``; returns the new cursor.
-
-    A replay longer than the connection's queue waits for the client to read: one
-    that takes nothing for two heartbeats is closed as a slow consumer."""
-    cursor = after
-    while True:
-        async with svc.db.read() as session:
-            page = await events_since(session, actor, cursor, RESUME_PAGE)
-        for event in page.events:
-            if conn.is_full() and not await conn.room(within_s=svc.settings.heartbeat_s * 2):
-                return cursor
-            if not conn.send_now(event_frame(event)):
-                return cursor
-        cursor = page.last_event_id
-        if not page.has_more:
-            return cursor
-
-
-async def _read_loop(ws: WebSocket, svc: Services, hub: Hub, conn: ResumableConnection, actor: Actor) -> None:
-    settings = svc.settings
-    limiter = post_limiter(svc)
+async def _read_loop(ws: WebSocket, svc: Services, conn: ResumableConnection, actor: Actor) -> None:
+    settings, hub = svc.settings, svc.hub
     typing = TypingThrottle()
     closing: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     conn.add_close_callback(lambda _conn: None if closing.done() else closing.set_result(None))
@@ -227,27 +197,25 @@ async def _read_loop(ws: WebSocket, svc: Services, hub: Hub, conn: ResumableConn
                 protocol.error(
                     None,
                     ChatError("frame_too_large", f"a frame may be at most {settings.ws_max_frame_bytes} bytes"),
-                ).encode()
+                )
             )
             continue
         try:
             frame = protocol.parse_frame(raw)
         except protocol.FrameError as exc:
-            conn.send_now(protocol.error(exc.frame_id, exc.error).encode())
+            conn.send_now(protocol.error(exc.frame_id, exc.error))
             continue
         try:
-            reply = await _handle(svc, hub, conn, actor, frame, limiter, typing)
+            fields = await HANDLERS[frame.type](FrameContext(svc, conn, actor, frame.id, typing), frame.command)
         except ChatError as exc:
-            conn.send_now(protocol.error(frame.id, exc).encode())
+            conn.send_now(protocol.error(frame.id, exc))
             continue
         except Exception:
             log.exception("websocket frame %s failed", frame.type)
-            conn.send_now(
-                protocol.error(frame.id, ChatError("internal_error", "the server failed; it is logged")).encode()
-            )
+            conn.send_now(protocol.error(frame.id, ChatError("internal_error", "the server failed; it is logged")))
             continue
-        if reply is not None:
-            conn.send_now(reply.encode())
+        if fields is not None:
+            conn.send_now(protocol.ack(frame.id, **fields))
 
 
 async def _next_message(ws: WebSocket, closing: asyncio.Future[None]) -> Message | None:
@@ -262,44 +230,6 @@ async def _next_message(ws: WebSocket, closing: asyncio.Future[None]) -> Message
         return receiving.result()
     receiving.cancel()
     return None
-
-
-async def _handle(
-    svc: Services,
-    hub: Hub,
-    conn: ResumableConnection,
-    actor: Actor,
-    frame: protocol.Frame,
-    limiter: SlidingWindowLimiter,
-    typing: TypingThrottle,
-) -> str | None:
-    command: Any = frame.command
-    if frame.type == "ping":
-        return protocol.ack(frame.id, pong=True)
-    if frame.type == "resume":
-        conn.hold()
-        last = await _replay(svc, conn, actor, command.after)
-        conn.send_now(protocol.resumed(last, frame.id).encode())
-        conn.release(last)
-        return None
-    if frame.type == "typing":
-        # within the interval of one that went out: acked, not checked again, not sent on
-        if not typing.allows(command.conversation, command.topic, now=asyncio.get_running_loop().time()):
-            return protocol.ack(frame.id)
-        try:
-            async with svc.db.read() as session:
-                access = await policy.access_conversation(session, actor, command.conversation)
-                policy.require("post", actor, access.facts(actor))
-        except ChatError:
-            typing.forget(command.conversation, command.topic)
-            raise
-        payload = {"type": "typing", "conversation": command.conversation, "topic": command.topic, "user": actor.id}
-        await hub.send_ephemeral(command.conversation, payload, except_user=actor.id)
-        return protocol.ack(frame.id)
-    if frame.type == "post":
-        limiter.hit(str(actor.id))
-    result = await HANDLERS[frame.type](svc, actor, command)
-    return protocol.ack(frame.id, **result)
 
 
 def _size(raw: str | bytes) -> int:

@@ -1,67 +1,153 @@
 """What each client frame does: parse is done, now one domain call and an ack.
 
-Each handler takes the services, the actor and the parsed frame command and
-returns the ack's fields. Domain errors (``ChatError``) become error frames in
-``chat.web.socket``; nothing here touches the socket.
+:data:`HANDLERS` is the one table from frame type to handler: every type in
+``chat.web.protocol.FRAMES`` has its entry here, ``ping``, ``resume`` and
+``typing`` included, and ``chat.web.socket`` dispatches nothing else. A handler
+takes the :class:`FrameContext` (the services, this socket, the actor as they
+are now, the frame's id) and the parsed frame command, and returns the ack's
+fields, or None when it answered the frame itself (``resume`` answers with
+``resumed``). Domain errors (``ChatError``) become error frames in
+``chat.web.socket``; no handler writes to the socket except through the
+connection's queue.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
-from chat.channels import messages, reads
+from chat.channels import messages, policy, reads
+from chat.channels.feed import events_since
 from chat.channels.message_commands import DeleteMessage, EditMessage, MarkRead, PostMessage
 from chat.channels.policy import Actor
-from chat.web.protocol import DeleteFrame, EditFrame, PostFrame, ReactFrame, ReadFrame
+from chat.config import Settings
+from chat.errors import ChatError
+from chat.realtime.ephemeral import TypingThrottle
+from chat.realtime.hub import event_frame
+from chat.realtime.resumable import ResumableConnection
+from chat.store.db import Database
+from chat.web import protocol
+from chat.web.protocol import (
+    DeleteFrame,
+    EditFrame,
+    FrameId,
+    PingFrame,
+    PostFrame,
+    ReactFrame,
+    ReadFrame,
+    ResumeFrame,
+    TypingFrame,
+)
 from chat.web.state import Services
 
-Handler = Callable[[Services, Actor, Any], Awaitable[dict[str, Any]]]
+RESUME_PAGE = 500
+
+Ack = dict[str, Any]
 
 
-async def post(svc: Services, actor: Actor, frame: PostFrame) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class FrameContext:
+    """What a handler can reach for one frame."""
+
+    svc: Services
+    conn: ResumableConnection
+    actor: Actor  # with the role they have now (``Hub.current_role``)
+    frame_id: FrameId
+    typing: TypingThrottle  # this connection's
+
+    @property
+    def db(self) -> Database:
+        return self.svc.db
+
+    @property
+    def settings(self) -> Settings:
+        return self.svc.settings
+
+
+Handler = Callable[[FrameContext, Any], Awaitable[Ack | None]]
+
+
+async def ping(ctx: FrameContext, frame: PingFrame) -> Ack:
+    return {"pong": True}
+
+
+async def resume(ctx: FrameContext, frame: ResumeFrame) -> None:
+    """Hold live delivery, replay the log after ``after``, answer ``resumed``, release."""
+    ctx.conn.hold()
+    last = await replay(ctx.svc, ctx.conn, ctx.actor, frame.after)
+    ctx.conn.send_now(protocol.resumed(last, ctx.frame_id))
+    ctx.conn.release(last)
+    return None
+
+
+async def typing(ctx: FrameContext, frame: TypingFrame) -> Ack:
+    conversation, topic, actor = frame.conversation, frame.topic, ctx.actor
+    # within the interval of one that went out: acked, not checked again, not sent on
+    if not ctx.typing.allows(conversation, topic, now=asyncio.get_running_loop().time()):
+        return {}
+    try:
+        async with ctx.db.read() as session:
+            access = await policy.access_conversation(session, actor, conversation)
+            policy.require("post", actor, access.facts(actor))
+    except ChatError:
+        ctx.typing.forget(conversation, topic)
+        raise
+    payload = {"type": "typing", "conversation": conversation, "topic": topic, "user": actor.id}
+    await ctx.svc.hub.send_ephemeral(conversation, payload, except_user=actor.id)
+    return {}
+
+
+async def post(ctx: FrameContext, frame: PostFrame) -> Ack:
+    ctx.svc.post_limiter.hit(str(ctx.actor.id))
     cmd = PostMessage(body=frame.body, nonce=frame.nonce, topic=frame.topic or "")
-    async with svc.db.transaction() as session:
+    async with ctx.db.transaction() as session:
         posted = await messages.post_message(
-            session, actor, frame.conversation, cmd, max_chars=svc.settings.max_message_chars
+            session, ctx.actor, frame.conversation, cmd, max_chars=ctx.settings.max_message_chars
         )
     return {"message": posted.message, "created": posted.created}
 
 
-async def edit(svc: Services, actor: Actor, frame: EditFrame) -> dict[str, Any]:
-    async with svc.db.transaction() as session:
+async def edit(ctx: FrameContext, frame: EditFrame) -> Ack:
+    async with ctx.db.transaction() as session:
         message = await messages.edit_message(
-            session, actor, frame.message, EditMessage(body=frame.body), max_chars=svc.settings.max_message_chars
+            session, ctx.actor, frame.message, EditMessage(body=frame.body), max_chars=ctx.settings.max_message_chars
         )
     return {"message": message}
 
 
-async def delete(svc: Services, actor: Actor, frame: DeleteFrame) -> dict[str, Any]:
-    async with svc.db.transaction() as session:
-        message = await messages.delete_message(session, actor, frame.message, DeleteMessage(reason=frame.reason or ""))
+async def delete(ctx: FrameContext, frame: DeleteFrame) -> Ack:
+    async with ctx.db.transaction() as session:
+        message = await messages.delete_message(
+            session, ctx.actor, frame.message, DeleteMessage(reason=frame.reason or "")
+        )
     return {"message": message}
 
 
-async def react(svc: Services, actor: Actor, frame: ReactFrame) -> dict[str, Any]:
-    async with svc.db.transaction() as session:
-        changed = await messages.react(session, actor, frame.message, frame.emoji)
+async def react(ctx: FrameContext, frame: ReactFrame) -> Ack:
+    async with ctx.db.transaction() as session:
+        changed = await messages.react(session, ctx.actor, frame.message, frame.emoji)
     return {"reaction": changed}
 
 
-async def unreact(svc: Services, actor: Actor, frame: ReactFrame) -> dict[str, Any]:
-    async with svc.db.transaction() as session:
-        changed = await messages.unreact(session, actor, frame.message, frame.emoji)
+async def unreact(ctx: FrameContext, frame: ReactFrame) -> Ack:
+    async with ctx.db.transaction() as session:
+        changed = await messages.unreact(session, ctx.actor, frame.message, frame.emoji)
     return {"reaction": changed}
 
 
-async def read(svc: Services, actor: Actor, frame: ReadFrame) -> dict[str, Any]:
+async def read(ctx: FrameContext, frame: ReadFrame) -> Ack:
     cmd = MarkRead(up_to_message_id=frame.up_to_message_id, topic=frame.topic)
-    async with svc.db.transaction() as session:
-        result = await reads.mark_read(session, actor, frame.conversation, cmd)
+    async with ctx.db.transaction() as session:
+        result = await reads.mark_read(session, ctx.actor, frame.conversation, cmd)
     return {"read": result}
 
 
 HANDLERS: dict[str, Handler] = {
+    "ping": ping,
+    "resume": resume,
+    "typing": typing,
     "post": post,
     "edit": edit,
     "delete": delete,
@@ -69,3 +155,22 @@ HANDLERS: dict[str, Handler] = {
     "unreact": unreact,
     "read": read,
 }
+
+
+async def replay(svc: Services, conn: ResumableConnection, actor: Actor, after: int) -> int:
+    """Queue every event ``actor`` may see after ``after``; returns the new cursor.
+
+    A replay longer than the connection's queue waits for the client to read: one
+    that takes nothing for two heartbeats is closed as a slow consumer."""
+    cursor = after
+    while True:
+        async with svc.db.read() as session:
+            page = await events_since(session, actor, cursor, RESUME_PAGE)
+        for event in page.events:
+            if conn.is_full() and not await conn.room(within_s=svc.settings.heartbeat_s * 2):
+                return cursor
+            if not conn.send_now(event_frame(event)):
+                return cursor
+        cursor = page.last_event_id
+        if not page.has_more:
+            return cursor

@@ -1,22 +1,35 @@
-"""The services every endpoint reaches through ``request.app.state.services``."""
+"""The services every endpoint reaches through ``request.app.state.services``.
+
+``chat.app.create_app`` builds one :class:`Services` per app, with every field
+made there and then (Starlette's ``app.state``, typed): nothing is built on
+first use and nothing is looked up by a string key.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from starlette.requests import HTTPConnection
 
+from chat.accounts.ratelimit import Limiters, SlidingWindowLimiter
 from chat.config import Settings
+from chat.realtime.hub import Hub
 from chat.store.db import Database
 
 
-@dataclass
+@dataclass(frozen=True)
 class Services:
     settings: Settings
     db: Database
-    # Filled in by later layers (realtime hub, rate limiters); typed where they are built.
-    extras: dict[str, Any] = field(default_factory=dict)
+    hub: Hub
+    # this process's account limiters (login, registration) and posting limiter (REST and websocket share it)
+    limiters: Limiters
+    post_limiter: SlidingWindowLimiter
+    # what the first account needs (``chat.web.hosts.required_setup_token``): None lets the first visitor in
+    setup_token: str | None
+    # open websockets of this process, by user and by client address (``settings.ws_max_per_*``)
+    ws_per_user: dict[int, int] = field(default_factory=dict)
+    ws_per_address: dict[str, int] = field(default_factory=dict)
 
 
 def services(conn: HTTPConnection) -> Services:

@@ -5,6 +5,7 @@ Every refused request is checked to change nothing (rows counted before and afte
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -321,7 +322,8 @@ class FakeClock:
 
 def limit(app: Starlette, settings: Settings, **limits: int) -> FakeClock:
     clock = FakeClock()
-    app.state.services.extras["limiters"] = Limiters.from_settings(settings.replace(**limits), clock=clock)
+    limiters = Limiters.from_settings(settings.replace(**limits), clock=clock)
+    app.state.services = dataclasses.replace(app.state.services, limiters=limiters)
     return clock
 
 
@@ -380,9 +382,11 @@ async def test_registrations_are_limited_per_address(
     )
 
 
-async def test_the_limiters_are_built_lazily_from_the_settings(client: httpx2.AsyncClient, app: Starlette) -> None:
-    assert "limiters" not in app.state.services.extras
-    await client.post(f"{API}/session", json={"username": "nobody", "password": "whatever-pw"})
-    built = app.state.services.extras["limiters"]
-    assert isinstance(built, Limiters)
-    assert built.login_account.limit == app.state.services.settings.login_limit_per_account
+async def test_the_limiters_are_built_from_the_settings(app: Starlette) -> None:
+    svc = app.state.services
+    assert svc.limiters.login_account.limit == svc.settings.login_limit_per_account
+    assert svc.limiters.register_address.limit == svc.settings.register_limit_per_address
+    assert (svc.post_limiter.limit, svc.post_limiter.window_s) == (
+        svc.settings.post_limit_per_user,
+        svc.settings.post_limit_window_s,
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import httpx2
@@ -279,10 +280,10 @@ async def test_routes_obey_the_policy(who: dict[str, Caller], cast: Cast, app: S
     assert (await who["bob"].patch(f"/conversations/{private}", {"name": "Council"})).status_code == 200
     # invite_policy comes from the server settings
     services = app.state.services
-    services.settings = services.settings.replace(invite_policy="admins")
+    app.state.services = dataclasses.replace(services, settings=services.settings.replace(invite_policy="admins"))
     denied = await who["bob"].post(f"/conversations/{private}/members", {"user_id": cast.carol.id})
     assert (denied.status_code, error_code(denied)) == (403, "not_allowed")
-    services.settings = services.settings.replace(invite_policy="members")
+    app.state.services = dataclasses.replace(services, settings=services.settings.replace(invite_policy="members"))
     assert (await who["bob"].post(f"/conversations/{private}/members", {"user_id": cast.carol.id})).status_code == 200
     # archived: read-only, except leaving and unarchiving
     assert (await who["maya"].patch(f"/conversations/{public}", {"archived": True})).status_code == 200

@@ -5,6 +5,7 @@ Every caller authenticates with a real bearer token (``issue_token``).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 from urllib.parse import quote
 
@@ -12,6 +13,7 @@ import httpx2
 import pytest
 from starlette.applications import Starlette
 
+from chat.accounts.ratelimit import SlidingWindowLimiter
 from chat.store.db import Database
 from tests.channels.messaging_support import channel, counts, post
 from tests.factories import Cast
@@ -286,8 +288,9 @@ async def test_topics_visibility_and_reads(db: Database, cast: Cast, who: dict[s
 async def test_posting_is_rate_limited_per_user(
     app: Starlette, db: Database, cast: Cast, who: dict[str, Caller]
 ) -> None:
-    services = app.state.services
-    services.settings = services.settings.replace(post_limit_per_user=3, post_limit_window_s=60)
+    services = app.state.services  # the limiter create_app built from post_limit_per_user/post_limit_window_s
+    assert services.post_limiter.code == "rate_limited"
+    app.state.services = dataclasses.replace(services, post_limiter=SlidingWindowLimiter(3, 60, code="rate_limited"))
     sales = await channel(db, cast.alice, "sales", members=[cast.bob])
     for i in range(3):
         ok = await who["bob"].send(

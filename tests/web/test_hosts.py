@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 
 from chat.app import create_app
 from chat.config import Settings
-from chat.web.hosts import SETUP_TOKEN_KEY, AllowedHosts, required_setup_token
+from chat.web.hosts import AllowedHosts, required_setup_token
 from chat.web.security import SECURITY_HEADERS
 from tests.accounts.helpers import counts
 from tests.conftest import Live
@@ -104,7 +104,7 @@ async def test_a_real_server_refuses_another_host_for_http_and_websockets(live: 
 @pytest.fixture
 async def exposed(settings: Settings) -> AsyncIterator[httpx2.AsyncClient]:
     """An app whose server listens on 0.0.0.0 (not actually listening: ASGI) with the token s3cret."""
-    app = create_app(settings.replace(host="0.0.0.0", extra={SETUP_TOKEN_KEY: "s3cret"}))  # noqa: S104
+    app = create_app(settings.replace(host="0.0.0.0"), setup_token="s3cret")  # noqa: S104
     async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://testserver") as client:
         yield client
     await app.state.services.db.dispose()
@@ -135,10 +135,13 @@ async def test_on_loopback_the_first_visitor_sets_up(client: httpx2.AsyncClient)
 
 
 def test_which_servers_need_a_setup_token() -> None:
-    assert required_setup_token(Settings()) is None  # 127.0.0.1
-    assert required_setup_token(Settings(host="::1")) is None
-    assert required_setup_token(Settings(host="localhost", public_origin="http://localhost:8000")) is None
-    assert required_setup_token(Settings(host="0.0.0.0")) == ""  # noqa: S104 - none made: only create-admin
-    assert required_setup_token(Settings(host="0.0.0.0", extra={SETUP_TOKEN_KEY: "t"})) == "t"  # noqa: S104
+    assert required_setup_token(Settings(), "t") is None  # 127.0.0.1
+    assert required_setup_token(Settings(host="::1"), "t") is None
+    assert required_setup_token(Settings(host="localhost", public_origin="http://localhost:8000"), "t") is None
+    assert required_setup_token(Settings(host="0.0.0.0"), "") == ""  # noqa: S104 - none made: only create-admin
+    assert required_setup_token(Settings(host="0.0.0.0"), "t") == "t"  # noqa: S104
     # behind a proxy on loopback, a public origin means others reach it
-    assert required_setup_token(Settings(public_origin="https://chat.example.com")) == ""
+    assert required_setup_token(Settings(public_origin="https://chat.example.com"), "") == ""
+    # create_app asks once: what the app's pages and registration read
+    assert create_app(Settings(host="0.0.0.0"), setup_token="t").state.services.setup_token == "t"  # noqa: S104
+    assert create_app(Settings(), setup_token="t").state.services.setup_token is None

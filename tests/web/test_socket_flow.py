@@ -42,7 +42,7 @@ async def connect(live: Live) -> AsyncIterator[Connector]:
 
 
 def hub_of(live: Live) -> Hub:
-    hub: Hub = live.app.state.services.extras["hub"]
+    hub: Hub = live.app.state.services.hub
     return hub
 
 

@@ -27,11 +27,9 @@ from chat.web.auth import (
     clear_session_cookie,
     client_address,
     client_info,
-    limiters,
     require_actor,
     set_session_cookie,
 )
-from chat.web.hosts import required_setup_token
 from chat.web.http import json_ok, path_id, read_command
 from chat.web.openapi import Query, api_route
 from chat.web.state import services
@@ -48,7 +46,7 @@ def _check_browser_origin(request: Request) -> None:
 async def register_user(request: Request) -> Response:
     _check_browser_origin(request)
     cmd = await read_command(request, Register)
-    limiters(request).register_address.hit(client_address(request))
+    services(request).limiters.register_address.hit(client_address(request))
     svc = services(request)
     async with svc.db.transaction() as session:
         user = await register(
@@ -56,7 +54,7 @@ async def register_user(request: Request) -> Response:
             cmd,
             mode=svc.settings.registration_mode,
             invite_policy=svc.settings.invite_policy,
-            setup_token=required_setup_token(svc.settings),
+            setup_token=svc.setup_token,
         )
     return json_ok(user, status=201)
 
@@ -64,7 +62,7 @@ async def register_user(request: Request) -> Response:
 async def login(request: Request) -> Response:
     _check_browser_origin(request)
     cmd = await read_command(request, Login)
-    limits, address = limiters(request), client_address(request)
+    limits, address = services(request).limiters, client_address(request)
     limits.login_address.hit(address)
     limits.check_login(cmd.username, address)  # failures per account and address, then per account
     svc = services(request)
@@ -109,7 +107,7 @@ async def change_me(request: Request) -> Response:
     actor = await require_actor(request)
     auth = await authenticate(request)
     cmd = await read_command(request, UpdateMe)
-    limits, address = limiters(request), client_address(request)
+    limits, address = services(request).limiters, client_address(request)
     if cmd.password is not None:
         limits.check_login(actor.username, address)  # the current password is a password guess too
     try:

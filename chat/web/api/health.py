@@ -46,7 +46,7 @@ async def health(request: Request) -> Response:
         database = "unavailable"
     else:
         database = "storage_full" if svc.db.storage_full else "ok"
-    broker = "ok" if svc.extras["hub"].broker.connected else "unavailable"
+    broker = "ok" if svc.hub.broker.connected else "unavailable"
     body = {"database": database, "broker": broker}
     headers = {"Cache-Control": "no-store"}
     if database == "unavailable":

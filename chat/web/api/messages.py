@@ -5,7 +5,7 @@ session), answer JSON. ``POST …/messages`` answers 201 for a new message and
 200 for a retry with the same nonce (nothing stored). Posting is rate limited
 per user (``post_limit_per_user`` posts per ``post_limit_window_s``; 429
 ``rate_limited`` with ``Retry-After``); the limiter lives in
-``services.extras["post_limiter"]`` so the websocket shares it.
+``services.post_limiter``, which the websocket shares.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from chat.accounts.ratelimit import SlidingWindowLimiter
 from chat.channels.history import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -42,23 +41,13 @@ from chat.channels.topics import TopicUpdated, TopicVisibility, set_topic_visibi
 from chat.web.auth import require_actor
 from chat.web.http import int_query, json_ok, path_id, path_text, read_command, text_query
 from chat.web.openapi import Query, api_route
-from chat.web.state import Services, services
+from chat.web.state import services
 
 _BODY = ("malformed_json", "body_too_large", "invalid_body", "unknown_field", "wrong_type", "missing_field")
 _AUTH = ("not_authenticated", "csrf_failed")
 _CONV = ("conversation_not_found", "not_allowed", "conversation_archived")
 _MSG = ("message_not_found", "not_author", "not_allowed", "conversation_archived", "message_deleted")
 _BODY_TEXT = ("empty_body", "body_too_long")
-
-
-def post_limiter(svc: Services) -> SlidingWindowLimiter:
-    """This process's posting limiter (shared by REST and the websocket), built on first use."""
-    found = svc.extras.get("post_limiter")
-    if not isinstance(found, SlidingWindowLimiter):
-        s = svc.settings
-        found = SlidingWindowLimiter(s.post_limit_per_user, s.post_limit_window_s, code="rate_limited")
-        svc.extras["post_limiter"] = found
-    return found
 
 
 # --- messages -----------------------------------------------------------------------------
@@ -68,7 +57,7 @@ async def post(request: Request) -> Response:
     actor = await require_actor(request)
     cmd = await read_command(request, PostMessage)
     svc = services(request)
-    post_limiter(svc).hit(str(actor.id))
+    svc.post_limiter.hit(str(actor.id))
     async with svc.db.transaction() as session:
         posted = await post_message(session, actor, path_id(request), cmd, max_chars=svc.settings.max_message_chars)
     return json_ok(posted.message, status=201 if posted.created else 200)
