@@ -20,11 +20,30 @@ Cursor safety: on SQLite there is one writer; on PostgreSQL event ids are
 assigned under one advisory lock held until commit (``chat.channels.events``),
 so every id below a committed id is already committed or will never exist.
 Reading ``id > after`` therefore never skips a late commit.
+
+How it is read (two statements; one when the cursor is at the newest event):
+the reader's role, conversations and the newest event id, in one statement;
+then a ``UNION ALL`` with one branch per way an event can be visible: the
+events of each conversation of the reader (``ix_events_conversation_id_id``,
+the moved-message filter inside the branch), the events whose subject is the
+reader (``ix_events_subject_id_id``), the events for everyone unless the
+reader is a guest and for staff if they are staff (``ix_events_audience_id``).
+Each branch is an index range scan ``id > after ORDER BY id LIMIT n + 1``, the
+merge keeps the first ``n + 1``, so a page costs what it returns, not the
+length of the log since the cursor: a reader who sees few events no longer
+walks every event after the cursor to find them (bench/README.md, finding 3).
+The branches are disjoint (an event about the reader comes through the subject
+branch only), so nothing is served twice. The moved-message filter reads the
+reader's memberships in the second statement; on SQLite both statements share
+one snapshot, on PostgreSQL (read committed) a membership changed between the
+two can only make this one page follow either state, as the next one will.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
+from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -82,16 +101,10 @@ async def events_since(session: AsyncSession, actor: Actor, after: int, limit: i
     after = min(after, horizon)
     if after >= horizon:
         return EventPage(events=[], last_event_id=horizon, has_more=False)
-    mine = [int(cid) for _, _, cid in rows if cid is not None]
-    ev = models.Event
-    msg = models.Message
-    ids = _visible_ids(actor, mine).subquery()
+    mine = tuple(int(cid) for _, _, cid in rows if cid is not None)
     found = (
         await session.execute(
-            select(ev, msg.deleted_at)
-            .outerjoin(msg, msg.id == ev.message_id)
-            .where(ev.id.in_(select(ids.c.id).order_by(ids.c.id).limit(_LIMIT)))
-            .order_by(ev.id),
+            _page(actor.is_guest, actor.is_staff, mine),
             {"after": after, "horizon": horizon, "me": actor.id, "limit": limit + 1},
         )
     ).all()
@@ -114,9 +127,6 @@ _LIMIT = bindparam("limit", type_=Integer)
 # the database may answer with a scan of the id range: correct, only slower. SQLite allows at
 # most 500 terms in a compound SELECT.
 MAX_CONVERSATION_BRANCHES = 100
-# ``audience`` in a form no index matches: SQLite, which has no statistics, would otherwise
-# walk ``ix_events_audience_id`` over every conversation's events instead of this one's
-_MEMBERS = func.coalesce(models.Event.audience, "") == literal("members", literal_execute=True)
 
 
 def _fixed(value: str | int) -> BindParameter[Any]:
@@ -128,7 +138,27 @@ def _fixed(value: str | int) -> BindParameter[Any]:
     return literal(value, literal_execute=True)
 
 
-def _visible_ids(actor: Actor, mine: list[int]) -> CompoundSelect[int] | Select[int]:
+# ``audience`` in a form no index matches: SQLite, which has no statistics, would otherwise
+# walk ``ix_events_audience_id`` over every conversation's events instead of this one's
+_MEMBERS = func.coalesce(models.Event.audience, "") == _fixed("members")
+
+
+@lru_cache(maxsize=256)
+def _page(is_guest: bool, is_staff: bool, mine: tuple[int, ...]) -> Select[models.Event, datetime | None]:
+    """The page statement for a reader of this role and these conversations (built once: building
+    it costs about as much CPU as running it)."""
+    ev = models.Event
+    msg = models.Message
+    ids = _visible_ids(is_guest, is_staff, mine).subquery()
+    return (
+        select(ev, msg.deleted_at)
+        .outerjoin(msg, msg.id == ev.message_id)
+        .where(ev.id.in_(select(ids.c.id).order_by(ids.c.id).limit(_LIMIT)))
+        .order_by(ev.id)
+    )
+
+
+def _visible_ids(is_guest: bool, is_staff: bool, mine: tuple[int, ...]) -> CompoundSelect[int] | Select[int]:
     """The ids of the first ``limit + 1`` visible events of each source, as one ``UNION ALL``.
 
     One branch per way an event can be visible, each an index range scan in id
@@ -140,13 +170,15 @@ def _visible_ids(actor: Actor, mine: list[int]) -> CompoundSelect[int] | Select[
     in_range = (ev.id > _AFTER) & (ev.id <= _HORIZON)
     not_mine = or_(ev.subject_id.is_(None), ev.subject_id != _ME)
     branches: list[Select[int]] = [select(ev.id).where(ev.subject_id == _ME, in_range)]
-    if not actor.is_guest:
+    if not is_guest:
         branches.append(select(ev.id).where(ev.audience == _fixed("everyone"), not_mine, in_range))
-    if actor.is_staff:
+    if is_staff:
         branches.append(select(ev.id).where(ev.audience == _fixed("staff"), not_mine, in_range))
     member_of = select(models.Membership.conversation_id).where(models.Membership.user_id == _ME)
     own, rest = mine[:MAX_CONVERSATION_BRANCHES], mine[MAX_CONVERSATION_BRANCHES:]
-    places = [ev.conversation_id == _fixed(cid) for cid in own] + ([ev.conversation_id.in_(rest)] if rest else [])
+    places = [ev.conversation_id == _fixed(cid) for cid in own] + (
+        [ev.conversation_id.in_([_fixed(c) for c in rest])] if rest else []
+    )
     for place in places:
         # a message moved into a conversation the reader cannot see takes its old events with it
         still_mine = or_(
