@@ -23,7 +23,7 @@
    session, the query, and the JSON encoding (``to_json`` + ``json.dumps``).
    Also times ``chat.channels.feed.events_since`` pages (``GET /api/v1/events?after=``,
    limit 100) at random cursors, for a member of the channel and for a user who is
-   not in it, and ``--tail`` more posts into the full topic.
+   not in it, then 200 first pages (``after=0``) for that outsider, and ``--tail`` more posts into the full topic.
 
 No realtime hub is attached (``after_commit=None``): this measures the domain
 actions and the database, not fan-out (see ``bench/fanout``).
@@ -129,6 +129,7 @@ class HistoryResult:
     page: Latency  # … + JSON encoding
     events: Latency  # events_since pages of 100, a member of the busy channel
     events_outsider: Latency  # … someone who sees almost none of its events
+    first_outsider: Latency  # the outsider's first page: after=0, the whole log to scan for few events
     tail_rate: float  # posts/s into the full topic
     tail_latency: Latency
 
@@ -218,15 +219,17 @@ async def page_history(db: Database, actor: Actor, conversation_id: int) -> tupl
         before = page.messages[0].id
 
 
-async def sample_events(db: Database, actor: Actor, samples: int, limit: int = 100) -> list[float]:
-    """``events_since`` at random cursors (each a full page of ``limit`` events)."""
+async def sample_events(
+    db: Database, actor: Actor, samples: int, limit: int = 100, *, from_start: bool = False
+) -> list[float]:
+    """``events_since`` at random cursors (each a full page of ``limit`` events), or at ``after=0``."""
     async with db.read() as session:
         horizon = await latest_event_id(session)
     rng = random.Random(11)
     loop = asyncio.get_running_loop()
     times: list[float] = []
     for _ in range(samples):
-        after = rng.randint(0, max(0, horizon - limit))
+        after = 0 if from_start else rng.randint(0, max(0, horizon - limit))
         start = loop.time()
         async with db.read() as session:
             page = await events_since(session, actor, after, limit)
@@ -252,6 +255,7 @@ async def bench_history(
             raise SystemExit(f"paging saw {seen:,} messages, expected {total + 1:,}")
         events = await sample_events(db, reader, 200)
         events_outsider = await sample_events(db, cast.outsider, 50)
+        first_outsider = await sample_events(db, cast.outsider, 200, from_start=True)
         tail_seconds, tail_latencies = await post_many(db, cast, tail, 1, topics=[HISTORY_TOPIC], seed=99, tag="t")
         return HistoryResult(
             backend,
@@ -263,6 +267,7 @@ async def bench_history(
             Latency.of(page_times),
             Latency.of(events),
             Latency.of(events_outsider),
+            Latency.of(first_outsider),
             tail / tail_seconds if tail else float("nan"),
             Latency.of(tail_latencies),
         )
@@ -299,6 +304,8 @@ def more_table(results: Sequence[HistoryResult]) -> str:
             "events p99 ms",
             "events, outsider p50 ms",
             "events, outsider p99 ms",
+            "outsider after=0 p50 ms",
+            "outsider after=0 p99 ms",
             "posts/s into full topic",
             "post p50 ms",
             "post p99 ms",
@@ -311,6 +318,8 @@ def more_table(results: Sequence[HistoryResult]) -> str:
                 r.events.p99,
                 r.events_outsider.p50,
                 r.events_outsider.p99,
+                r.first_outsider.p50,
+                r.first_outsider.p99,
                 r.tail_rate,
                 r.tail_latency.p50,
                 r.tail_latency.p99,
