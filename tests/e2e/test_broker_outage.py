@@ -20,7 +20,12 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from tests.e2e.conftest import NEEDS_BROWSER, OpenAs, new_context
 from tests.e2e.helpers import create_channel, expect_once, me, open_conversation
 from tests.e2e.server import Server, password_of
-from tests.integration.services import PostgresCluster, RedisServer, fault_test_skip_reason
+from tests.integration.services import (
+    PostgresCluster,
+    RedisServer,
+    fault_test_skip_reason,
+    running_redis,
+)
 
 SKIP = fault_test_skip_reason(postgres=True, redis=True)
 pytestmark = [pytest.mark.browser, NEEDS_BROWSER, pytest.mark.skipif(SKIP is not None, reason=SKIP or "")]
@@ -30,12 +35,8 @@ CURSOR = "() => Number(window.sessionStorage.getItem('salon.last_event_id'))"
 
 @pytest.fixture
 def redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    try:
+    with running_redis(tmp_path) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

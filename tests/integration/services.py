@@ -145,6 +145,18 @@ class PostgresCluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def running_cluster() -> Iterator[PostgresCluster]:
+    """A private cluster, initialised and started; destroyed afterwards (the fault tests' fixture)."""
+    pg = PostgresCluster()
+    try:
+        pg.init()
+        pg.start()
+        yield pg
+    finally:
+        pg.destroy()
+
+
 # --- a private Redis ---------------------------------------------------------------------------
 
 
@@ -185,3 +197,14 @@ class RedisServer:
                 self.proc.kill()
                 self.proc.wait(10)
         self.proc = None
+
+
+@contextlib.contextmanager
+def running_redis(log_dir: Path) -> Iterator[RedisServer]:
+    """A private ``redis-server``, started; stopped afterwards (the fault tests' fixture)."""
+    server = RedisServer(log_dir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

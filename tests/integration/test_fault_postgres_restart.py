@@ -21,7 +21,7 @@ import pytest
 
 from tests.integration.clients import Follower, Poster, health, make_team, stored_message_ids
 from tests.integration.server import LOAD_TEST_ENV, ServerProcess
-from tests.integration.services import PostgresCluster, fault_test_skip_reason
+from tests.integration.services import PostgresCluster, fault_test_skip_reason, running_cluster
 
 SKIP = fault_test_skip_reason(postgres=True)
 pytestmark = pytest.mark.skipif(SKIP is not None, reason=SKIP or "")
@@ -31,13 +31,8 @@ BETWEEN_FAULTS = 30  # acked posts (both senders) before each restart, and after
 
 @pytest.fixture
 def cluster() -> Iterator[PostgresCluster]:
-    pg = PostgresCluster()
-    try:
-        pg.init()
-        pg.start()
+    with running_cluster() as pg:
         yield pg
-    finally:
-        pg.destroy()
 
 
 async def acked_at_least(posters: list[Poster], count: int) -> None:

@@ -26,7 +26,13 @@ import pytest
 from chat.bot import Bot, MemoryCursorStore
 from tests.integration.clients import health, make_team, stored_message_ids
 from tests.integration.server import LOAD_TEST_ENV, ServerProcess
-from tests.integration.services import PostgresCluster, RedisServer, fault_test_skip_reason
+from tests.integration.services import (
+    PostgresCluster,
+    RedisServer,
+    fault_test_skip_reason,
+    running_cluster,
+    running_redis,
+)
 
 SKIP = fault_test_skip_reason(postgres=True, redis=True)
 pytestmark = pytest.mark.skipif(SKIP is not None, reason=SKIP or "")
@@ -34,23 +40,14 @@ pytestmark = pytest.mark.skipif(SKIP is not None, reason=SKIP or "")
 
 @pytest.fixture
 def cluster() -> Iterator[PostgresCluster]:
-    pg = PostgresCluster()
-    try:
-        pg.init()
-        pg.start()
+    with running_cluster() as pg:
         yield pg
-    finally:
-        pg.destroy()
 
 
 @pytest.fixture
 def redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    try:
+    with running_redis(tmp_path) as server:
         yield server
-    finally:
-        server.stop()
 
 
 class Follower:
