@@ -141,6 +141,10 @@ class RunResult:
     last_p50: float  # ms: per post, its latest delivery; the median over posts (+ the whole fan-out)
 
     @property
+    def cpu_ms_per_post(self) -> float:
+        return 1000 * self.server_cpu_s / self.acked if self.acked else float("nan")
+
+    @property
     def lost(self) -> int:
         return self.acked * self.receivers - self.deliveries
 
@@ -156,9 +160,12 @@ async def run_once(target: Target, n: int, mode: str, args: argparse.Namespace) 
 
     with Meter(target.server.ps) as meter:
         t_connect = time.perf_counter()
-        sender_ws = await open_socket(target.ws_url, target.sender_token)
-        sender = Sender(sender_ws, state, target.conversations[n])
-        pinger = asyncio.get_running_loop().create_task(heartbeat(receivers, sender_ws))
+        senders = [
+            Sender(await open_socket(target.ws_url, target.sender_token), state, target.conversations[n])
+            for _ in range(args.senders if mode == "closed" else 1)
+        ]
+        sockets = [sender.ws for sender in senders]
+        pinger = asyncio.get_running_loop().create_task(heartbeat(receivers, sockets))
         await bounded(args.connect_concurrency, [lambda t=t: join(t) for t in target.receiver_tokens[:n]])
         await settle(state)
         connect_s = time.perf_counter() - t_connect
@@ -167,9 +174,9 @@ async def run_once(target: Target, n: int, mode: str, args: argparse.Namespace) 
         cpu0, client0 = meter.cpu(), me.cpu_times()
         try:
             if mode == "closed":
-                await closed_loop(sender, args.duration, args.max_messages)
+                await asyncio.gather(*(closed_loop(sender, args.duration, args.max_messages) for sender in senders))
             else:
-                await open_loop(sender, args.open_duration, args.rate)
+                await open_loop(senders[0], args.open_duration, args.rate)
         except (TimeoutError, ConnectionError, ConnectionClosed) as exc:
             print(f"  ! {target.name} N={n} {mode}: sending stopped: {exc!r}", file=sys.stderr)
         for _ in range(int(args.drain / 0.02)):  # the last deliveries, to the receivers still open
@@ -180,9 +187,10 @@ async def run_once(target: Target, n: int, mode: str, args: argparse.Namespace) 
 
         state.closing = True
         pinger.cancel()
-        await asyncio.gather(sender_ws.close(), *(r.close() for r in receivers), return_exceptions=True)
-        sender.reader.cancel()
-        await asyncio.gather(sender.reader, pinger, return_exceptions=True)
+        await asyncio.gather(*(ws.close() for ws in sockets), *(r.close() for r in receivers), return_exceptions=True)
+        for sender in senders:
+            sender.reader.cancel()
+        await asyncio.gather(*(sender.reader for sender in senders), pinger, return_exceptions=True)
 
     if args.dump is not None:
         args.dump.mkdir(parents=True, exist_ok=True)
@@ -297,9 +305,14 @@ def detail_table(results: Sequence[RunResult]) -> str:
     return markdown_table(headers, rows)
 
 
-def targets_table(results: Sequence[RunResult]) -> str:
+def targets_table(results: Sequence[RunResult], senders: int = 1) -> str:
+    """Salon against the reference of the same run, with the targets of issue 10, point 6."""
+
     def pick(target: str, n: int, mode: str) -> RunResult | None:
         return next((r for r in results if (r.target, r.receivers, r.mode) == (target, n, mode)), None)
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "MISSED"
 
     rows: list[tuple[object, ...]] = []
     for n in sorted({r.receivers for r in results}):
@@ -308,20 +321,46 @@ def targets_table(results: Sequence[RunResult]) -> str:
             if salon is None or ref is None:
                 continue
             tput = salon.deliveries_per_s / ref.deliveries_per_s if ref.deliveries_per_s else float("nan")
+            posts = salon.acked_per_s / ref.acked_per_s if ref.acked_per_s else float("nan")
             p99 = salon.latency.p99 / ref.latency.p99 if ref.latency.p99 else float("nan")
-            p50 = salon.latency.p50 / ref.latency.p50 if ref.latency.p50 else float("nan")
+            cpu, ref_cpu = salon.cpu_ms_per_post, ref.cpu_ms_per_post
             checks: list[str] = []
             for r in (salon, ref):
                 if r.closed_early:
                     checks.append(f"not comparable: {r.target} closed {len(r.closed_early)} of {n} receivers")
-            if n == 100 and mode == "closed":
-                checks.append(f"deliveries/s ≥ 70 %: {'met' if tput >= 0.7 else 'MISSED'}")
-            if n == 100:
-                checks.append(f"p99 ≤ 2×: {'met' if p99 <= 2 else 'MISSED'}")
-            if n == 500 and mode == "open":
-                checks.append(f"p99 < 30 ms: {'met' if salon.latency.p99 < 30 else 'MISSED'}")
-            rows.append((n, mode, f"{100 * tput:.0f} %", f"{p50:.1f}×", f"{p99:.1f}×", "; ".join(checks) or "–"))
-    headers = ["N", "mode", "Salon/ref deliveries/s", "Salon/ref p50", "Salon/ref p99", "targets (issue 5)"]
+            closed = mode == "closed"
+            if n == 10 and closed and senders == 1:
+                checks.append(f"CPU/post ≤ 1.5 ms: {verdict(cpu <= 1.5)}")
+                checks.append(f"≤ 3.5× the reference's: {verdict(cpu <= 3.5 * ref_cpu)}")
+            if n == 10 and closed and senders > 1:
+                checks.append(f"acked posts/s ≥ 35 % ({senders} senders): {verdict(posts >= 0.35)}")
+            if n == 100 and closed and senders == 1:
+                checks.append(f"deliveries/s ≥ 50 %: {verdict(tput >= 0.5)}; p99 ≤ 3×: {verdict(p99 <= 3)}")
+            if n == 500 and not closed:
+                checks.append(f"p99 < 30 ms: {verdict(salon.latency.p99 < 30)}")
+                checks.append(f"connect + settle < 3 s: {verdict(salon.connect_s < 3)}")
+            rows.append(
+                (
+                    n,
+                    mode,
+                    senders if closed else 1,
+                    f"{100 * tput:.0f} %",
+                    f"{100 * posts:.0f} %",
+                    f"{cpu:.2f} / {ref_cpu:.2f} ({cpu / ref_cpu if ref_cpu else float('nan'):.1f}×)",
+                    f"{p99:.1f}×",
+                    "; ".join(checks) or "–",
+                )
+            )
+    headers = [
+        "N",
+        "mode",
+        "senders",
+        "Salon/ref deliveries/s",
+        "Salon/ref posts/s",
+        "server CPU ms/post Salon / ref",
+        "Salon/ref p99",
+        "targets (issue 10)",
+    ]
     return markdown_table(headers, rows)
 
 
@@ -358,15 +397,14 @@ def report(args: argparse.Namespace, info: dict[str, str], results: Sequence[Run
         **info,
         "load average after": load_after,
         "uvicorn / websockets": f"{uvicorn.__version__} / {websockets.__version__}",
-        "Salon settings": " ".join([*(f"{k}={v}" for k, v in BENCH_ENV.items()), *args.salon_env])
-        + (" + bench.inline_sqlite prototype" if args.salon_inline_sqlite else ""),
+        "Salon settings": " ".join([*(f"{k}={v}" for k, v in BENCH_ENV.items()), *args.salon_env]),
         "command": "python -m bench.fanout " + " ".join(sys.argv[1:]),
     }
     return "\n\n".join(
         [
             machine_table(info),
             results_table(results),
-            targets_table(results),
+            targets_table(results, args.senders),
             detail_table(results),
         ]
     )
@@ -392,9 +430,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="an extra setting for Salon's server (repeatable), e.g. CHAT_WS_QUEUE_SIZE=1024",
     )
     parser.add_argument(
-        "--salon-inline-sqlite",
-        action="store_true",
-        help="run Salon with the bench.inline_sqlite prototype patched in (an experiment, see bench/FANOUT.md)",
+        "--senders", type=int, default=1, help="closed loop: concurrent senders, each its own socket [1]"
     )
     parser.add_argument("--connect-concurrency", type=int, default=20, help="receiver handshakes in flight [20]")
     parser.add_argument("--workdir", type=Path, default=None, help="where the databases go [a temporary directory]")
@@ -414,11 +450,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     with contextlib.ExitStack() as stack:
         workdir = args.workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fanout-")))
         workdir.mkdir(parents=True, exist_ok=True)
-        salon = salon_server(
-            workdir,
-            dict(kv.split("=", 1) for kv in args.salon_env),
-            module="bench.inline_sqlite" if args.salon_inline_sqlite else "chat.cli",
-        )
+        salon = salon_server(workdir, dict(kv.split("=", 1) for kv in args.salon_env))
         stack.callback(salon.stop)
         bare = reference_server(workdir)
         stack.callback(bare.stop)

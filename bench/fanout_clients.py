@@ -205,7 +205,7 @@ async def open_socket(url: str, token: str) -> ClientConnection:
     return ws
 
 
-async def heartbeat(receivers: Sequence[RawReceiver], sender: ClientConnection, every: float = 15.0) -> None:
+async def heartbeat(receivers: Sequence[RawReceiver], senders: Sequence[ClientConnection], every: float = 15.0) -> None:
     """Send a ``ping`` frame on every socket now and then, as live clients do: Salon closes
     a socket that sends nothing for two heartbeat intervals (2 × 25 s by default)."""
     n = 0
@@ -214,8 +214,9 @@ async def heartbeat(receivers: Sequence[RawReceiver], sender: ClientConnection, 
         for receiver in receivers:
             n += 1
             receiver.send_text(f'{{"type":"ping","id":"hb{n}"}}')
-        with contextlib.suppress(ConnectionClosed):
-            await sender.send(f'{{"type":"ping","id":"hb{n}"}}')
+        for sender in senders:
+            with contextlib.suppress(ConnectionClosed):
+                await sender.send(f'{{"type":"ping","id":"hb{n}"}}')
 
 
 class Sender:
@@ -234,8 +235,9 @@ class Sender:
             f'"topic":"fan-out","body":"{body}","nonce":"{self.tag}-{seq}"}}'
         )
 
-    async def post(self, seq: int) -> asyncio.Future[None]:
-        """Send post ``seq``; the future is done when its ack (or error) arrives."""
+    async def post(self) -> asyncio.Future[None]:
+        """Send the run's next post (numbered across senders); the future is done when its ack (or error) arrives."""
+        seq = len(self.state.sent)
         done = self.waiting[seq] = asyncio.get_running_loop().create_future()
         data = self.frame(seq)
         self.state.sent.append(time.perf_counter())
@@ -272,12 +274,10 @@ class Sender:
 
 
 async def closed_loop(sender: Sender, duration: float, max_messages: int) -> None:
-    """Post the next message as soon as the previous one is acked."""
+    """Post the next message as soon as the previous one is acked (until the run has ``max_messages``)."""
     end = time.perf_counter() + duration
-    for seq in range(max_messages):
-        if time.perf_counter() >= end:
-            return
-        await asyncio.wait_for(await sender.post(seq), 30)
+    while len(sender.state.sent) < max_messages and time.perf_counter() < end:
+        await asyncio.wait_for(await sender.post(), 30)
 
 
 async def open_loop(sender: Sender, duration: float, rate: float) -> None:
@@ -288,7 +288,7 @@ async def open_loop(sender: Sender, duration: float, rate: float) -> None:
         delay = start + seq / rate - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        pending.append(await sender.post(seq))
+        pending.append(await sender.post())
     await asyncio.wait_for(asyncio.gather(*pending), 30)
 
 

@@ -121,14 +121,14 @@ def http_ok(url: str) -> Callable[[], bool]:
     return ready
 
 
-def salon_server(workdir: Path, env: dict[str, str] | None = None, *, module: str = "chat.cli") -> ServerProcess:
-    """``chat serve`` on a free port; ``module="bench.inline_sqlite"`` runs it with that prototype patched in."""
+def salon_server(workdir: Path, env: dict[str, str] | None = None) -> ServerProcess:
+    """``chat serve`` on a free port."""
     port = free_port()
     data = workdir / "salon"
     data.mkdir(parents=True, exist_ok=True)
     server = ServerProcess(
         "Salon",
-        [sys.executable, "-m", module, "serve", "--port", str(port), "--data-dir", str(data)],
+        [sys.executable, "-m", "chat.cli", "serve", "--port", str(port), "--data-dir", str(data)],
         port=port,
         log_path=workdir / "salon.log",
         env={**BENCH_ENV, **(env or {})},

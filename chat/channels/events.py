@@ -5,10 +5,16 @@ it takes the next ``seq`` of the chain, links the hash chain, inserts the row
 and puts a plain :class:`Event` in the session's outbox. ``Database`` hands the
 outbox to the realtime hub only after the commit.
 
-Ordering: on SQLite there is one writer. On PostgreSQL every transaction that
-appends an event first takes one transaction-scoped advisory lock, so event ids
+Ordering: on SQLite there is one writer, which also remembers each chain's
+head (``seq`` and hash of its last event) between transactions, so an append is
+one INSERT. On PostgreSQL every transaction that appends an event first takes
+one transaction-scoped advisory lock and reads the head under it, so event ids
 are assigned and committed in the same order: a reader that has seen id N will
 never later find a committed id below N (DESIGN.md, "Ordering that never skips").
+
+An event on a conversation other than a message or reaction event (membership,
+settings, topics) makes the writer forget what it remembered of that
+conversation (:func:`conversation_changed`).
 """
 
 from __future__ import annotations
@@ -18,18 +24,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.archive.chain import EMPTY_DIGEST, GENESIS, Link, body_digest, link_hash
 from chat.store import models
-from chat.store.db import outbox
+from chat.store.db import cached, forget, outbox, stage
 
 Audience = Literal["members", "everyone", "staff", "subject"]
 
 SYSTEM_CHAIN = "system"
 _EVENT_LOCK_KEY = 0x5A10  # pg_advisory_xact_lock key that orders event ids
-_HEADS = "chain_heads"
+# kinds that change neither who is in a conversation, nor its settings, nor its topics' names
+_LEAVES_STANDING = frozenset(
+    {"message.posted", "message.edited", "message.deleted", "reaction.added", "reaction.removed"}
+)
 
 
 def chain_name(conversation_id: int | None) -> str:
@@ -134,7 +143,7 @@ async def append_event(
         body_digest=digest,
     )
     hash_ = link_hash(prev_hash, link)
-    row = models.Event(
+    row = insert(models.Event).values(
         chain=chain,
         seq=seq,
         conversation_id=conversation_id,
@@ -151,12 +160,13 @@ async def append_event(
         prev_hash=prev_hash,
         hash=hash_,
     )
-    session.add(row)
-    await session.flush()
-    session.info.setdefault(_HEADS, {})[chain] = (seq, hash_)
+    event_id = (await session.execute(row.returning(models.Event.id))).scalar_one()
+    stage(session, ("chain", chain), (seq, hash_))
+    if conversation_id is not None and kind not in _LEAVES_STANDING:
+        conversation_changed(session, conversation_id)
     public_data = {**payload, **(body or {})}
     event = Event(
-        id=row.id,
+        id=event_id,
         conversation=conversation_id,
         seq=seq,
         kind=kind,
@@ -171,11 +181,16 @@ async def append_event(
     return event
 
 
+def conversation_changed(session: AsyncSession, conversation_id: int) -> None:
+    """Forget what the writer remembers of a conversation (its standing, its topics' spellings)."""
+    forget(session, ("standing", conversation_id))
+    forget(session, ("topics", conversation_id))
+
+
 async def _next_link(session: AsyncSession, chain: str) -> tuple[int, str]:
-    heads: dict[str, tuple[int, str]] = session.info.setdefault(_HEADS, {})
-    if chain in heads:
-        seq, prev = heads[chain]
-        return seq + 1, prev
+    head: tuple[int, str] | None = cached(session, ("chain", chain))
+    if head is not None:  # appended earlier in this transaction, or remembered by the SQLite writer
+        return head[0] + 1, head[1]
     bind = session.get_bind()
     if bind.dialect.name == "postgresql" and not session.info.get("event_lock"):
         await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _EVENT_LOCK_KEY})

@@ -29,8 +29,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.channels.events import append_event
@@ -67,14 +66,15 @@ from chat.channels.names import clean_name
 from chat.channels.policy import (
     Actor,
     ConversationAccess,
-    access_conversation,
     can_delete_message,
     can_edit_message,
     can_react,
     require,
+    require_post,
 )
 from chat.errors import Conflict, Forbidden, Invalid
 from chat.store import models
+from chat.store.db import cached, remembers, stage, upsert
 
 
 @dataclass(frozen=True)
@@ -107,46 +107,46 @@ async def post_message(
     max_chars: int = DEFAULT_MAX_CHARS,
     meeting_base: str = DEFAULT_JITSI_BASE,
 ) -> Posted:
-    """Post ``cmd`` into a conversation, idempotently on ``(author, nonce)``."""
-    access = await access_conversation(session, actor, conversation_id)
-    require("post", actor, access.facts(actor))
-    topic = _check_topic(access, cmd.topic)
+    """Post ``cmd`` into a conversation, idempotently on ``(author, nonce)``.
+
+    On the SQLite writer's warm path (conversation, topic spelling and chain head
+    remembered) this is four statements: the message (``INSERT … ON CONFLICT DO
+    NOTHING RETURNING``: a retried nonce inserts nothing), its event, the event's
+    id on the message, the first revision; one more to resolve ``@mentions``.
+    """
+    facts = await require_post(session, actor, conversation_id)
+    topic = _check_topic(facts.kind, cmd.topic)
     body = check_body(cmd.body, max_chars)
     title = parse_meet_command(body)
     if title is not None:
         body = check_body(meet_body(title, new_meeting_url(meeting_base)), max_chars)
     key = topic_key(topic)
     if topic:
-        topic = await display_topic(session, conversation_id, key) or topic  # a look-alike topic merges
+        topic = await _topic_spelling(session, conversation_id, topic, key)  # a look-alike topic merges
         key = topic_key(topic)
     rendered = await render_for(session, conversation_id, body)
     now = models.utcnow()
-    row = models.Message(
-        conversation_id=conversation_id,
-        topic=topic,
-        topic_key=key,
-        author_id=actor.id,
-        nonce=cmd.nonce,
-        body=body,
-        created_at=now,
+    columns = {
+        "conversation_id": conversation_id,
+        "topic": topic,
+        "topic_key": key,
+        "author_id": actor.id,
+        "nonce": cmd.nonce,
+        "body": body,
+        "created_at": now,
         **rendered_columns(rendered),
-    )
-    try:
-        async with session.begin_nested():
-            session.add(row)
-            await session.flush()
-    except IntegrityError as error:
-        return await _replay(session, actor, conversation_id, cmd, key, error)
-    session.add(
-        models.MessageRevision(
-            message_id=row.id,
-            body=body,
-            topic=topic,
-            conversation_id=conversation_id,
-            editor_id=actor.id,
-            created_at=now,
+    }
+    message_id = (
+        await session.execute(
+            upsert(session, models.Message)
+            .values(**columns)
+            .on_conflict_do_nothing(index_elements=["author_id", "nonce"])
+            .returning(models.Message.id)
         )
-    )
+    ).scalar_one_or_none()
+    if message_id is None:
+        return await _replay(session, actor, conversation_id, cmd, key)
+    row = models.Message(id=message_id, **columns)  # transient: what was inserted, to build the views
     out = message_out(row)
     event = await append_event(
         session,
@@ -155,12 +155,37 @@ async def post_message(
         conversation_id=conversation_id,
         data={"message": message_event_data(out)},
         body=message_event_body(out),
-        message_id=row.id,
+        message_id=message_id,
         created_at=now,
     )
-    row.event_id, row.seq = event.id, event.seq
-    await session.flush()
+    m = models.Message
+    await session.execute(update(m).where(m.id == message_id).values(event_id=event.id, seq=event.seq))
+    await session.execute(
+        insert(models.MessageRevision).values(
+            message_id=message_id,
+            body=body,
+            topic=topic,
+            conversation_id=conversation_id,
+            editor_id=actor.id,
+            created_at=now,
+        )
+    )
     return Posted(dataclasses.replace(out, event_id=event.id, seq=event.seq), created=True)
+
+
+async def _topic_spelling(session: AsyncSession, conversation_id: int, topic: str, key: str) -> str:
+    """The spelling a new message's topic takes: that of the existing topic it names, if any.
+
+    The SQLite writer remembers the answers per conversation (forgotten when a
+    topic is renamed or messages move: every such change is an event there).
+    """
+    known: dict[str, str] | None = cached(session, ("topics", conversation_id))
+    if known is not None and key in known:
+        return known[key]
+    spelling = await display_topic(session, conversation_id, key) or topic
+    if remembers(session):
+        stage(session, ("topics", conversation_id), {**(known or {}), key: spelling})
+    return spelling
 
 
 def meet_body(title: str, url: str) -> str:
@@ -173,8 +198,8 @@ def _is_meet_body(body: str, title: str) -> bool:
     return meeting_provider(url) == "jitsi" and body == meet_body(title, url)
 
 
-def _check_topic(access: ConversationAccess, topic: str) -> str:
-    if access.kind == "direct":
+def _check_topic(kind: str, topic: str) -> str:
+    if kind == "direct":
         if topic:
             raise Invalid("topic_not_allowed", "direct conversations have no topics", field="topic")
         return ""
@@ -186,9 +211,7 @@ def _check_topic(access: ConversationAccess, topic: str) -> str:
     return topic
 
 
-async def _replay(
-    session: AsyncSession, actor: Actor, conversation_id: int, cmd: PostMessage, key: str, error: IntegrityError
-) -> Posted:
+async def _replay(session: AsyncSession, actor: Actor, conversation_id: int, cmd: PostMessage, key: str) -> Posted:
     """A post whose nonce is taken: the stored message if it is the same request, else ``nonce_reused``."""
     stored = (
         await session.execute(
@@ -196,9 +219,7 @@ async def _replay(
             .where(models.Message.author_id == actor.id, models.Message.nonce == cmd.nonce)
             .execution_options(populate_existing=True)
         )
-    ).scalar_one_or_none()
-    if stored is None:
-        raise error  # not a nonce collision
+    ).scalar_one()
     original = (
         await session.execute(
             select(models.MessageRevision)
@@ -324,13 +345,13 @@ async def _access_for_reaction(
 async def react(session: AsyncSession, actor: Actor, message_id: int, emoji: str) -> ReactionChanged:
     """Add the actor's reaction; adding it again changes nothing (PUT semantics: no second event)."""
     row, emoji = await _access_for_reaction(session, actor, message_id, emoji)
-    changed = True
-    try:
-        async with session.begin_nested():
-            session.add(models.Reaction(message_id=row.id, user_id=actor.id, emoji=emoji, created_at=models.utcnow()))
-            await session.flush()
-    except IntegrityError:
-        changed = False
+    added = await session.execute(
+        upsert(session, models.Reaction)
+        .values(message_id=row.id, user_id=actor.id, emoji=emoji, created_at=models.utcnow())
+        .on_conflict_do_nothing(index_elements=["message_id", "user_id", "emoji"])
+        .returning(models.Reaction.message_id)
+    )
+    changed = added.first() is not None
     if changed:
         await _reaction_event(session, actor, row, emoji, "reaction.added")
     return await _reaction_state(session, row.id, emoji, changed)

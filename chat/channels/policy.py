@@ -50,6 +50,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chat.config import InvitePolicy, RegistrationMode
 from chat.errors import Forbidden, NotFound
 from chat.store import models
+from chat.store.db import cached, remembers, stage
 
 Role = Literal["admin", "moderator", "member", "guest"]
 Kind = Literal["public", "private", "direct"]
@@ -300,6 +301,56 @@ async def access_conversation(
     if not can_view(actor, conversation.kind, membership is not None):  # type: ignore[arg-type]
         raise conversation_not_found()
     return ConversationAccess(conversation, membership)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A conversation as a post needs it: its kind, state and members.
+
+    The SQLite writer remembers it between posts (``chat.store.writer``) until an
+    event other than a message or reaction event changes the conversation; on
+    PostgreSQL, where another process may change membership at any moment, a post
+    reads access inside its transaction instead (:func:`access_conversation`).
+    """
+
+    kind: Kind
+    archived: bool
+    created_by: int | None
+    members: frozenset[int]
+
+    def facts(self, actor: Actor) -> Facts:
+        return Facts(
+            kind=self.kind,
+            is_member=actor.id in self.members,
+            archived=self.archived,
+            is_creator=self.created_by == actor.id,
+        )
+
+
+async def require_post(session: AsyncSession, actor: Actor, conversation_id: int) -> Facts:
+    """The facts of a conversation the actor may post in, or the error a post gets (404 when unseen)."""
+    if remembers(session):
+        standing = cached(session, ("standing", conversation_id)) or await _load_standing(session, conversation_id)
+        facts = standing.facts(actor)
+        if not can_view(actor, facts.kind, facts.is_member):
+            raise conversation_not_found()
+    else:
+        facts = (await access_conversation(session, actor, conversation_id)).facts(actor)
+    require("post", actor, facts)
+    return facts
+
+
+async def _load_standing(session: AsyncSession, conversation_id: int) -> Standing:
+    c = models.Conversation
+    row = (await session.execute(select(c.kind, c.archived, c.created_by).where(c.id == conversation_id))).one_or_none()
+    if row is None:
+        raise conversation_not_found()
+    members = await session.scalars(
+        select(models.Membership.user_id).where(models.Membership.conversation_id == conversation_id)
+    )
+    standing = Standing(kind=row.kind, archived=row.archived, created_by=row.created_by, members=frozenset(members))
+    stage(session, ("standing", conversation_id), standing)
+    return standing
 
 
 # --- messages and topics ----------------------------------------------------------------

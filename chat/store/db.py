@@ -1,71 +1,65 @@
-"""The Database: one engine, write transactions with an after-commit outbox.
+"""The Database: one engine for reads, write transactions with an after-commit outbox.
 
 * SQLite (the default): WAL mode, ``synchronous=FULL`` so an acknowledged
-  commit survives ``kill -9`` and power loss; one writer at a time inside the
-  process (an asyncio lock) and ``BEGIN IMMEDIATE`` across processes, so a
-  read never has to be upgraded to a write lock (no SQLITE_BUSY deadlock).
-* PostgreSQL through asyncpg: READ COMMITTED; event appends serialise on one
-  advisory lock (see ``chat.channels.events``) so event ids commit in order.
+  commit survives ``kill -9`` and power loss. Every write transaction runs on
+  the process's one :class:`~chat.store.writer.Writer`: a single connection fed
+  by a queue, ``BEGIN IMMEDIATE`` (so a read never has to be upgraded to a write
+  lock, even against another process), several callers' transactions per
+  COMMIT (group commit), statements on the event loop and only the fsync on a
+  thread. Reads use a pool of aiosqlite connections (WAL: they never wait for
+  the writer).
+* PostgreSQL through asyncpg: READ COMMITTED, a pool; event appends serialise on
+  one advisory lock (see ``chat.channels.events``) so event ids commit in order.
 
 Domain actions never commit. The caller owns the transaction::
 
     async with db.transaction() as session:
         posted = await post_message(session, actor, cmd)
 
-``transaction()`` commits, then hands everything the actions put in the
-outbox (``outbox(session).append(event)``) to ``after_commit``, the realtime
-hub. A failure there is logged, never raised: the change is already durable
-and clients will resume from the event log.
+or, on a hot path, hands the whole transaction to the writer (no task switch)::
+
+    posted = await db.write(lambda session: post_message(session, actor, cmd))
+
+Both commit, then hand everything the actions put in the outbox
+(``outbox(session).append(event)``) to ``after_commit``, the realtime hub, in
+commit order and outside any lock. A failure there is logged, never raised:
+the change is already durable and clients will resume from the event log.
 
 Failures of the storage itself become one retryable error here, for every
-caller (:func:`storage_error`): a full disk (SQLite's ``SQLITE_FULL``, an
-``ENOSPC``, PostgreSQL's ``disk_full``) raises ``Unavailable("storage_full")``,
-a database that cannot be reached or dropped the connection (a restart)
-raises ``Unavailable("database_unavailable")``; both answer 503 with
-``Retry-After``. A lost PostgreSQL connection is invalidated by SQLAlchemy,
-together with every pooled connection opened before it, so the server
-reconnects on its own once the database is back; ``pool_pre_ping`` is left
-off (one round trip per transaction): a restart fails only the transactions
-in flight, and a post retried with its nonce is stored once.
+caller (:func:`chat.store.faults.storage_error`): a full disk raises
+``Unavailable("storage_full")``, a database that cannot be reached or dropped
+the connection raises ``Unavailable("database_unavailable")``; both answer 503
+with ``Retry-After``. A lost PostgreSQL connection is invalidated by
+SQLAlchemy, together with every pooled connection opened before it, so the
+server reconnects on its own once the database is back; ``pool_pre_ping`` is
+left off (one round trip per transaction): a restart fails only the
+transactions in flight, and a post retried with its nonce is stored once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
-import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry
 
-from chat.errors import Unavailable
+from chat.store.faults import storage_error
+from chat.store.writer import Writer, cached, forget, outbox, remembers, sqlite_on_connect, stage
+
+__all__ = ["AfterCommit", "Database", "cached", "forget", "outbox", "remembers", "stage", "storage_error", "upsert"]
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 AfterCommit = Callable[[Sequence[Any]], Awaitable[None]]
 
-_OUTBOX = "outbox"
-
 CONNECT_TIMEOUT_S = 10  # PostgreSQL: connecting gives up after this long
-STORAGE_FULL_RETRY_S = 30  # Retry-After when the disk is full: space comes back by an operator's hand
-DATABASE_RETRY_S = 5  # Retry-After when the database cannot be reached (a restart takes seconds)
-
-# PostgreSQL SQLSTATEs: disk_full, and the server going away (class 08 is "connection exception")
-_PG_DISK_FULL = "53100"
-_PG_GONE = frozenset({"57P01", "57P02", "57P03"})  # admin_shutdown, crash_shutdown, cannot_connect_now
-
-
-def outbox(session: AsyncSession) -> list[Any]:
-    """The list of things to publish once this session's transaction commits."""
-    box: list[Any] = session.info.setdefault(_OUTBOX, [])
-    return box
 
 
 class Database:
@@ -73,12 +67,14 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.after_commit = after_commit
+        self.writer: Writer | None = None
         if self.is_sqlite:
             self.engine: AsyncEngine = create_async_engine(
                 url, echo=echo, connect_args={"timeout": 30}, pool_size=8, max_overflow=8
             )
-            event.listen(self.engine.sync_engine, "connect", _sqlite_on_connect)
-            event.listen(self.engine.sync_engine, "begin", _sqlite_on_begin)
+            event.listen(self.engine.sync_engine, "connect", sqlite_on_connect)
+            event.listen(self.engine.sync_engine, "begin", _deferred_begin)
+            self.writer = Writer(url, publish=self._publish, echo=echo)
         else:
             self.engine = create_async_engine(
                 url,
@@ -89,54 +85,63 @@ class Database:
                 # a database that does not answer fails the request instead of hanging it
                 connect_args={"timeout": CONNECT_TIMEOUT_S},
             )
-        self._write_engine = self.engine.execution_options(salon_write=True)
-        self._writes = async_sessionmaker(self._write_engine, expire_on_commit=False, autoflush=True)
+        self._writes = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
         self._reads = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
-        # One writer at a time on SQLite: the file has one write lock anyway, and
-        # waiting here is cheaper than spinning on SQLITE_BUSY.
-        self._write_lock: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
         # The last write failed for lack of space (cleared by the next commit): for /health.
         self.storage_full = False
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A write transaction; commits on success, then publishes the outbox."""
-        lock = self._write_lock or contextlib.nullcontext()
-        async with lock:
-            try:
+        with self._storage_errors("write transaction"):
+            if self.writer is not None:
+                async with self.writer.turn() as session:
+                    yield session
+            else:
                 async with self._writes() as session:
                     async with session.begin():
                         yield session
-                    box = session.info.pop(_OUTBOX, [])
-            except Exception as exc:
-                unavailable = storage_error(exc)
-                if unavailable is None:
-                    raise
-                self.storage_full = unavailable.code == "storage_full"
-                log.warning("write transaction failed: %s (%r)", unavailable.code, exc)
-                raise unavailable from exc
-            self.storage_full = False
-            # Still under the SQLite writer lock: events are published in commit
-            # (= id) order, so live delivery never shows event N+1 before N.
-            if box and self.after_commit is not None:
-                try:
-                    await self.after_commit(box)
-                except Exception:
-                    log.exception("publishing %d committed events failed; clients will resume", len(box))
+                    box = session.info.pop("outbox", [])
+                await self._publish(box)
+        self.storage_full = False
+
+    async def write(self, job: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run ``job(session)`` as one write transaction and return its result once committed."""
+        if self.writer is None:
+            async with self.transaction() as session:
+                return await job(session)
+        with self._storage_errors("write transaction"):
+            result = await self.writer.run(job)
+        self.storage_full = False
+        return result
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A read-only session (a deferred transaction on SQLite: a consistent snapshot)."""
-        try:
+        with self._storage_errors("read"):
             async with self._reads() as session:
                 async with session.begin():
                     yield session
+
+    @contextlib.contextmanager
+    def _storage_errors(self, what: str) -> Any:
+        try:
+            yield
         except Exception as exc:
             unavailable = storage_error(exc)
             if unavailable is None:
                 raise
-            log.warning("read failed: %s (%r)", unavailable.code, exc)
+            if what != "read":
+                self.storage_full = unavailable.code == "storage_full"
+            log.warning("%s failed: %s (%r)", what, unavailable.code, exc)
             raise unavailable from exc
+
+    async def _publish(self, events: Sequence[Any]) -> None:
+        if events and self.after_commit is not None:
+            try:
+                await self.after_commit(events)
+            except Exception:
+                log.exception("publishing %d committed events failed; clients will resume", len(events))
 
     async def ping(self, timeout_s: float = 5.0) -> bool:
         """Whether the database answers a trivial query within ``timeout_s`` seconds."""
@@ -148,72 +153,18 @@ class Database:
         return True
 
     async def dispose(self) -> None:
+        if self.writer is not None:
+            await self.writer.close()
         await self.engine.dispose()
 
 
-def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
-    # Take BEGIN out of the driver's hands: _sqlite_on_begin emits it.
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    for pragma in (
-        "PRAGMA journal_mode=WAL",
-        "PRAGMA synchronous=FULL",
-        "PRAGMA foreign_keys=ON",
-        "PRAGMA busy_timeout=30000",
-    ):
-        cursor.execute(pragma)
-    cursor.close()
+def upsert(session: AsyncSession, model: type[Any]) -> postgresql.Insert | sqlite.Insert:
+    """``INSERT`` for the session's database, with its ``ON CONFLICT`` clauses (both dialects spell them alike)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)
 
 
-def _sqlite_on_begin(conn: Connection) -> None:
-    if conn.get_execution_options().get("salon_write"):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-    else:
-        conn.exec_driver_sql("BEGIN")
-
-
-def storage_error(exc: BaseException) -> Unavailable | None:
-    """The retryable error for a failure of the storage itself, or None for anything else.
-
-    Follows the exception's chain through storage exceptions only: when SQLite rolls a
-    transaction back by itself on ``SQLITE_FULL``, the error that reaches here is the
-    failed ``ROLLBACK`` that came after it.
-    """
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen and _is_storage_exception(current):
-        seen.add(id(current))
-        orig = current.orig if isinstance(current, DBAPIError) else current
-        if _is_disk_full(orig):
-            return Unavailable(
-                "storage_full",
-                "the server's storage is full; nothing was saved, retry later",
-                retry_after=STORAGE_FULL_RETRY_S,
-            )
-        if (isinstance(current, DBAPIError) and current.connection_invalidated) or _is_connection_lost(orig):
-            return Unavailable(
-                "database_unavailable",
-                "the database cannot be reached; retry (a post with the same nonce is stored once)",
-                retry_after=DATABASE_RETRY_S,
-            )
-        current = current.__cause__ or current.__context__
-    return None
-
-
-def _is_storage_exception(exc: BaseException) -> bool:
-    return isinstance(exc, DBAPIError | OSError | sqlite3.Error) or hasattr(exc, "sqlstate")
-
-
-def _is_disk_full(exc: BaseException | None) -> bool:
-    if isinstance(exc, sqlite3.Error):
-        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
-    if isinstance(exc, OSError):
-        return exc.errno == errno.ENOSPC
-    return getattr(exc, "sqlstate", None) == _PG_DISK_FULL
-
-
-def _is_connection_lost(exc: BaseException | None) -> bool:
-    if isinstance(exc, OSError):  # refused, reset, timed out (TimeoutError is an OSError)
-        return exc.errno != errno.ENOSPC
-    sqlstate = getattr(exc, "sqlstate", None)
-    return isinstance(sqlstate, str) and (sqlstate.startswith("08") or sqlstate in _PG_GONE)
+def _deferred_begin(conn: Connection) -> None:
+    # Reads: a deferred transaction (a snapshot that takes no write lock). Writes go to the writer.
+    conn.exec_driver_sql("BEGIN")

@@ -102,45 +102,45 @@ async def typing(ctx: FrameContext, frame: TypingFrame) -> Ack:
 async def post(ctx: FrameContext, frame: PostFrame) -> Ack:
     ctx.svc.post_limiter.hit(str(ctx.actor.id))
     cmd = PostMessage(body=frame.body, nonce=frame.nonce, topic=frame.topic or "")
-    async with ctx.db.transaction() as session:
-        posted = await messages.post_message(
+    posted = await ctx.db.write(
+        lambda session: messages.post_message(
             session, ctx.actor, frame.conversation, cmd, max_chars=ctx.settings.max_message_chars
         )
+    )
     return {"message": posted.message, "created": posted.created}
 
 
 async def edit(ctx: FrameContext, frame: EditFrame) -> Ack:
-    async with ctx.db.transaction() as session:
-        message = await messages.edit_message(
+    message = await ctx.db.write(
+        lambda session: messages.edit_message(
             session, ctx.actor, frame.message, EditMessage(body=frame.body), max_chars=ctx.settings.max_message_chars
         )
+    )
     return {"message": message}
 
 
 async def delete(ctx: FrameContext, frame: DeleteFrame) -> Ack:
-    async with ctx.db.transaction() as session:
-        message = await messages.delete_message(
+    message = await ctx.db.write(
+        lambda session: messages.delete_message(
             session, ctx.actor, frame.message, DeleteMessage(reason=frame.reason or "")
         )
+    )
     return {"message": message}
 
 
 async def react(ctx: FrameContext, frame: ReactFrame) -> Ack:
-    async with ctx.db.transaction() as session:
-        changed = await messages.react(session, ctx.actor, frame.message, frame.emoji)
+    changed = await ctx.db.write(lambda session: messages.react(session, ctx.actor, frame.message, frame.emoji))
     return {"reaction": changed}
 
 
 async def unreact(ctx: FrameContext, frame: ReactFrame) -> Ack:
-    async with ctx.db.transaction() as session:
-        changed = await messages.unreact(session, ctx.actor, frame.message, frame.emoji)
+    changed = await ctx.db.write(lambda session: messages.unreact(session, ctx.actor, frame.message, frame.emoji))
     return {"reaction": changed}
 
 
 async def read(ctx: FrameContext, frame: ReadFrame) -> Ack:
     cmd = MarkRead(up_to_message_id=frame.up_to_message_id, topic=frame.topic)
-    async with ctx.db.transaction() as session:
-        result = await reads.mark_read(session, ctx.actor, frame.conversation, cmd)
+    result = await ctx.db.write(lambda session: reads.mark_read(session, ctx.actor, frame.conversation, cmd))
     return {"read": result}
 
 

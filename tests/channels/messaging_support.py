@@ -84,16 +84,21 @@ def record_published(db: Database) -> list[Event]:
 
 @contextlib.contextmanager
 def count_queries(db: Database) -> Iterator[list[str]]:
-    """Every SQL statement sent on ``db``'s engine inside the block (BEGIN/COMMIT of the driver excluded)."""
+    """Every SQL statement sent on ``db``'s engines (reads, and the SQLite writer's) inside the block.
+
+    Transaction control (BEGIN, COMMIT, ROLLBACK; the writer's ``PRAGMA data_version``
+    per batch) is left out: it is per transaction or per batch, not per action."""
     statements: list[str] = []
 
     def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA")):
             statements.append(statement)
 
-    engine = db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", before)
+    engines = [db.engine.sync_engine] + ([db.writer.engine.sync_engine] if db.writer is not None else [])
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", before)
     try:
         yield statements
     finally:
-        event.remove(engine, "before_cursor_execute", before)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", before)

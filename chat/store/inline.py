@@ -1,27 +1,27 @@
-"""Prototype, for measurement only: SQLite statements on the event loop, the COMMIT on a thread.
+"""An ``aiosqlite`` stand-in that runs SQLite on the event loop, except the COMMIT.
 
-Salon's SQLite engine goes through aiosqlite, which runs *every* DB-API call
-(cursor, execute, fetchall, close …) on a worker thread and hands the result
-back to the event loop: a posted message costs about 80 such round trips, each a
-thread wake-up and a loop wake-up, and on a busy 2-core machine each can wait
-for a time slice. This module is a stand-in with aiosqlite's interface that
-SQLAlchemy's ``sqlite+aiosqlite`` dialect accepts through ``async_creator``: every
-call runs inline (a statement on a small local database takes microseconds)
-except ``commit``, whose fsync (``synchronous=FULL``) runs on a thread so the
-loop keeps serving.
+aiosqlite runs *every* DB-API call (cursor, execute, fetch, close) on a worker
+thread and hands each result back through the event loop: a posted message
+cost about 80 such round trips, each a thread wake-up and a loop wake-up
+(bench/README.md, "What limits Salon", finding 2). A statement on a local
+SQLite file in WAL mode takes microseconds once its pages are cached, far less
+than one hand-off, so the writer's connection runs them inline. Only
+``commit`` (the fsync of ``synchronous=FULL``, about half a millisecond on
+this machine, more on a busy disk) goes to a thread, so the loop keeps
+serving while a batch becomes durable.
 
-It is not used by Salon. ``bench.fanout --salon-inline-sqlite`` starts Salon
-through :func:`main`, which patches ``chat.store.db.create_async_engine`` before
-``chat serve`` runs, to measure what the change would bring (see bench/FANOUT.md).
-
-    .venv/bin/python -m bench.inline_sqlite serve --port 8000 --data-dir ./salon-data
+SQLAlchemy's ``sqlite+aiosqlite`` dialect accepts it through
+``create_async_engine(url, async_creator=...)``; it implements the part of
+aiosqlite's interface that the dialect calls. Used only by the SQLite writer
+(:mod:`chat.store.writer`); reads keep aiosqlite, so a long read (a search, a
+large export) never blocks the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 
@@ -61,9 +61,6 @@ class InlineCursor:
     async def close(self) -> None:
         self._cursor.close()
 
-    async def nextset(self) -> None:
-        return None
-
     @property
     def description(self) -> Any:
         return self._cursor.description
@@ -86,9 +83,9 @@ class InlineCursor:
 
 
 class _RunNow:
-    """Stands in for aiosqlite's request queue (SQLAlchemy sets ``isolation_level`` through it)."""
+    """Stands in for aiosqlite's request queue (the dialect sets ``isolation_level`` through it)."""
 
-    def put_nowait(self, item: tuple[asyncio.Future[Any], Any]) -> None:
+    def put_nowait(self, item: tuple[asyncio.Future[Any], Callable[[], Any]]) -> None:
         future, function = item
         try:
             future.set_result(function())
@@ -97,9 +94,13 @@ class _RunNow:
 
 
 class InlineConnection:
-    def __init__(self, path: str, **kwargs: Any) -> None:
-        self._conn = sqlite3.connect(path, check_same_thread=False, **kwargs)
-        self._connection = self._conn  # aiosqlite's "still open" attribute
+    """One ``sqlite3`` connection driven from the event loop; ``commit`` runs on a thread."""
+
+    def __init__(self, path: str, *, timeout: float) -> None:
+        # check_same_thread=False: only the COMMIT runs elsewhere, and never concurrently
+        # with a statement (the writer awaits it before running anything else).
+        self._conn = sqlite3.connect(path, timeout=timeout, check_same_thread=False)
+        self._connection = self._conn  # aiosqlite's "still open" attribute, read by the dialect
         self._tx = _RunNow()
 
     @property
@@ -113,7 +114,7 @@ class InlineConnection:
         return InlineCursor(self._conn.execute(sql, parameters))
 
     async def commit(self) -> None:
-        await asyncio.to_thread(self._conn.commit)  # the fsync: off the loop
+        await asyncio.to_thread(self._conn.commit)
 
     async def rollback(self) -> None:
         self._conn.rollback()
@@ -126,34 +127,3 @@ class InlineConnection:
 
     def stop(self) -> None:
         self._conn.close()
-
-
-def patch_salon() -> None:
-    """Make ``chat.store.db.Database`` build its SQLite engines on :class:`InlineConnection`."""
-    import chat.store.db as db
-
-    original = db.create_async_engine
-
-    def create_async_engine(url: str, **kwargs: Any) -> Any:
-        if not url.startswith("sqlite+aiosqlite:///"):
-            return original(url, **kwargs)
-        path = url.removeprefix("sqlite+aiosqlite:///")
-        timeout = kwargs.pop("connect_args", {}).get("timeout", 30)
-
-        async def connect() -> InlineConnection:
-            return InlineConnection(path, timeout=timeout)
-
-        return original(url, async_creator=connect, **kwargs)
-
-    db.create_async_engine = create_async_engine  # type: ignore[assignment]
-
-
-def main() -> None:
-    patch_salon()
-    from chat.cli import main as chat_main
-
-    chat_main()
-
-
-if __name__ == "__main__":
-    main()
