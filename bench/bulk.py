@@ -27,11 +27,11 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.archive.chain import GENESIS, Link, body_digest, link_hash
-from chat.channels.events import chain_name
 from chat.channels.meetings import detect_meetings
 from chat.channels.message_commands import topic_key
 from chat.channels.message_views import message_event_body, message_event_data, message_out
 from chat.channels.render import MentionTarget, Rendered, render_markdown
+from chat.domain.events import chain_name
 from chat.store import models
 
 CHUNK = 2000  # rows per INSERT … VALUES batch

@@ -64,8 +64,8 @@ from chat.channels.feed import events_since, latest_event_id
 from chat.channels.history import list_messages
 from chat.channels.message_commands import PostMessage
 from chat.channels.messages import post_message
-from chat.channels.policy import Actor
 from chat.channels.render import MentionTarget
+from chat.domain.actors import Actor
 from chat.store import models
 from chat.store.db import Database
 from chat.web.schema import to_json

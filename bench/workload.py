@@ -17,7 +17,7 @@ from chat.channels.commands import CreateConversation
 from chat.channels.conversations import create_conversation, join_conversation
 from chat.channels.message_commands import PostMessage
 from chat.channels.messages import post_message
-from chat.channels.policy import Actor
+from chat.domain.actors import Actor
 from chat.store.db import Database
 
 _WORDS = (

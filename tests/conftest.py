@@ -27,8 +27,8 @@ from starlette.applications import Starlette
 
 from chat.accounts.tokens import issue_token
 from chat.app import create_app, server_config
-from chat.channels.policy import Actor
 from chat.config import Settings
+from chat.domain.actors import Actor
 from chat.store.db import Database
 from chat.store.migrate import upgrade
 from chat.store.models import Base

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chat.accounts.users import actor_of, create_user
-from chat.channels.policy import Actor, Role
+from chat.domain.actors import Actor, Role
 from chat.store.db import Database
 
 

@@ -15,8 +15,8 @@ from sqlalchemy import select
 from chat.accounts.commands import Login
 from chat.accounts.sessions import check_credentials
 from chat.accounts.tokens import actor_for_token
-from chat.channels.policy import Actor
 from chat.cli import main as chat_cli
+from chat.domain.actors import Actor
 from chat.store import models
 from chat.store.db import Database
 

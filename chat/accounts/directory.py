@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chat.accounts.results import UserInfo, UserList
 from chat.channels import policy
 from chat.channels.names import confusable_key
-from chat.channels.policy import Actor
+from chat.domain.actors import Actor
 from chat.errors import Conflict, Forbidden, Unauthorized
 from chat.store import models
 

@@ -24,9 +24,10 @@ from chat.accounts.results import InvitationCreated
 from chat.accounts.users import actor_of
 from chat.channels import policy
 from chat.channels.conversations import invite_member
-from chat.channels.events import append_event
-from chat.channels.policy import Actor, access_conversation, require
+from chat.channels.policy import access_conversation, require
 from chat.config import InvitePolicy, RegistrationMode
+from chat.domain.actors import Actor
+from chat.domain.events import append_event
 from chat.errors import Forbidden, NotFound
 from chat.store import models
 

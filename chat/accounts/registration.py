@@ -36,8 +36,8 @@ from chat.accounts.invitations import lock_invited_conversations, redeem_invitat
 from chat.accounts.results import UserInfo
 from chat.accounts.users import create_user
 from chat.channels import policy
-from chat.channels.policy import Role
 from chat.config import InvitePolicy, RegistrationMode
+from chat.domain.actors import Role
 from chat.errors import Forbidden
 from chat.store import models
 

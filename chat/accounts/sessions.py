@@ -34,8 +34,8 @@ from chat.accounts.credentials import session_tag
 from chat.accounts.passwords import verify_password_async
 from chat.accounts.results import SessionInfo, UserInfo
 from chat.accounts.users import actor_of, get_user_by_name
-from chat.channels.events import append_event
-from chat.channels.policy import Actor
+from chat.domain.actors import Actor
+from chat.domain.events import append_event
 from chat.errors import Unauthorized
 from chat.store import models
 

@@ -19,8 +19,8 @@ from chat.accounts.commands import CreateToken, NewBot
 from chat.accounts.results import BotCreated, TokenCreated, TokenInfo, TokenList, UserInfo
 from chat.accounts.users import MAX_ID, actor_of, create_user, get_user, get_user_by_name
 from chat.channels import policy
-from chat.channels.events import append_event
-from chat.channels.policy import Actor
+from chat.domain.actors import Actor
+from chat.domain.events import append_event
 from chat.errors import Forbidden, Invalid, NotFound
 from chat.store import models
 

@@ -23,9 +23,9 @@ from chat.accounts.directory import check_user_names
 from chat.accounts.passwords import hash_password_async, verify_password_async
 from chat.accounts.results import UserInfo
 from chat.channels import policy
-from chat.channels.events import append_event
 from chat.channels.names import confusable_key
-from chat.channels.policy import Actor, Role
+from chat.domain.actors import Actor, Role
+from chat.domain.events import append_event
 from chat.errors import Conflict, Forbidden, Invalid, NotFound
 from chat.store import models
 

@@ -46,17 +46,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.channels.commands import AddMember, CreateConversation, SetStar, UpdateConversation
 from chat.channels.direct import user_not_found
-from chat.channels.events import append_event
 from chat.channels.names import confusable_key
-from chat.channels.policy import (
-    Actor,
-    ConversationAccess,
-    access_conversation,
-    can_create,
-    require,
-)
+from chat.channels.policy import ConversationAccess, access_conversation, can_create, require
 from chat.channels.queries import ConversationInfo, describe, member_ids
 from chat.config import InvitePolicy
+from chat.domain.actors import Actor
+from chat.domain.events import append_event
 from chat.errors import Conflict, Forbidden, NotFound
 from chat.store import models
 

@@ -16,9 +16,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.channels.commands import DIRECT_MAX_MEMBERS, OpenDirect
-from chat.channels.events import append_event
-from chat.channels.policy import Actor, can_message_user
+from chat.channels.policy import can_message_user
 from chat.channels.queries import ConversationInfo, describe_one
+from chat.domain.actors import Actor
+from chat.domain.events import append_event
 from chat.errors import Invalid, NotFound
 from chat.store import models
 

@@ -17,7 +17,7 @@ event up to it; clamped, it receives ``last_event_id`` = the newest id and
 everything after it.
 
 Cursor safety: on SQLite there is one writer; on PostgreSQL event ids are
-assigned under one advisory lock held until commit (``chat.channels.events``),
+assigned under one advisory lock held until commit (``chat.domain.events``),
 so every id below a committed id is already committed or will never exist.
 Reading ``id > after`` therefore never skips a late commit.
 
@@ -62,8 +62,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.selectable import ScalarSelect
 
-from chat.channels.events import Event, event_from_row
-from chat.channels.policy import Actor, Role
+from chat.domain.actors import Actor, Role
+from chat.domain.events import Event, event_from_row
 from chat.store import models
 
 MAX_PAGE = 1000

@@ -23,9 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.channels.message_commands import is_resolved, normalise_topic, topic_key
 from chat.channels.message_views import MessageOut, access_message, messages_out, one_message_out
-from chat.channels.policy import Actor, access_conversation, can_view
+from chat.channels.policy import access_conversation, can_view
 from chat.channels.reads import UnreadJoin
 from chat.channels.render import render_markdown
+from chat.domain.actors import Actor
 from chat.errors import Invalid
 from chat.store import models
 

@@ -25,8 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.channels.meetings import Meeting, detect_meetings
 from chat.channels.names import confusable_key
-from chat.channels.policy import Actor, ConversationAccess, access_conversation
+from chat.channels.policy import ConversationAccess, access_conversation
 from chat.channels.render import MentionTarget, Rendered, render_markdown
+from chat.domain.actors import Actor
 from chat.errors import NotFound
 from chat.store import models
 from chat.validation import to_json

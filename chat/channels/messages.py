@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chat.channels.events import append_event
 from chat.channels.meetings import (
     DEFAULT_JITSI_BASE,
     meeting_provider,
@@ -64,7 +63,6 @@ from chat.channels.message_views import (
 )
 from chat.channels.names import clean_name
 from chat.channels.policy import (
-    Actor,
     ConversationAccess,
     can_delete_message,
     can_edit_message,
@@ -72,6 +70,8 @@ from chat.channels.policy import (
     require,
     require_post,
 )
+from chat.domain.actors import Actor
+from chat.domain.events import append_event
 from chat.errors import Conflict, Forbidden, Invalid
 from chat.store import models
 from chat.store.db import cached, remembers, stage, upsert

@@ -48,11 +48,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.config import InvitePolicy, RegistrationMode
+from chat.domain.actors import Actor
 from chat.errors import Forbidden, NotFound
 from chat.store import models
 from chat.store.db import cached, remembers, stage
 
-Role = Literal["admin", "moderator", "member", "guest"]
 Kind = Literal["public", "private", "direct"]
 Action = Literal[
     "view",
@@ -68,31 +68,7 @@ Action = Literal[
     "moderate",
 ]
 
-ROLES: tuple[Role, ...] = ("admin", "moderator", "member", "guest")
 KINDS: tuple[Kind, ...] = ("public", "private", "direct")
-
-
-@dataclass(frozen=True)
-class Actor:
-    """The authenticated user behind a request, a socket or a CLI command."""
-
-    id: int
-    username: str
-    display_name: str
-    role: Role
-    is_bot: bool = False
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
-
-    @property
-    def is_staff(self) -> bool:
-        return self.role in ("admin", "moderator")
-
-    @property
-    def is_guest(self) -> bool:
-        return self.role == "guest"
 
 
 @dataclass(frozen=True)

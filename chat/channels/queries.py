@@ -14,8 +14,9 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chat.channels.policy import Actor, Kind, access_conversation, can_view, require
+from chat.channels.policy import Kind, access_conversation, can_view, require
 from chat.channels.reads import TopicUnread, unread_counts
+from chat.domain.actors import Actor
 from chat.store import models
 
 

@@ -25,9 +25,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from chat.channels.events import append_event
 from chat.channels.message_commands import MarkRead, topic_key
-from chat.channels.policy import Actor, access_conversation
+from chat.channels.policy import access_conversation
+from chat.domain.actors import Actor
+from chat.domain.events import append_event
 from chat.errors import Invalid
 from chat.store import models
 

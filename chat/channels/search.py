@@ -55,8 +55,9 @@ from chat.channels.message_commands import (
     topic_key,
     unresolved_name,
 )
-from chat.channels.policy import Actor, access_conversation, conversation_not_found
+from chat.channels.policy import access_conversation, conversation_not_found
 from chat.channels.search_highlight import Highlighter
+from chat.domain.actors import Actor
 from chat.errors import Invalid
 from chat.store import models
 from chat.validation import normalise_space

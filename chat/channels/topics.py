@@ -42,7 +42,6 @@ from sqlalchemy import ColumnElement, Row, and_, delete, exists, insert, literal
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from chat.channels.events import append_event
 from chat.channels.message_commands import (
     TOPIC_MAX,
     SetTopicVisibility,
@@ -56,7 +55,6 @@ from chat.channels.message_commands import (
 )
 from chat.channels.message_views import display_topic, message_not_found
 from chat.channels.policy import (
-    Actor,
     ConversationAccess,
     access_conversation,
     can_move_topic,
@@ -64,6 +62,8 @@ from chat.channels.policy import (
     can_resolve_topic,
     require,
 )
+from chat.domain.actors import Actor
+from chat.domain.events import append_event
 from chat.errors import Forbidden, Invalid, NotFound
 from chat.store import models
 

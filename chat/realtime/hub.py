@@ -74,7 +74,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Collection, Coroutine, Iterable, Mapping, Sequence
 from typing import Any
 
-from chat.channels.events import Event
+from chat.domain.events import Event
 from chat.realtime.broker import Broker
 from chat.realtime.connection import (
     CLOSE_CREDENTIAL_REVOKED,

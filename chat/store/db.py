@@ -9,7 +9,7 @@
   thread. Reads use a pool of aiosqlite connections (WAL: they never wait for
   the writer).
 * PostgreSQL through asyncpg: READ COMMITTED, a pool; event appends serialise on
-  one advisory lock (see ``chat.channels.events``) so event ids commit in order.
+  one advisory lock (see ``chat.domain.events``) so event ids commit in order.
 
 Domain actions never commit. The caller owns the transaction::
 

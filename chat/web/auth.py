@@ -36,7 +36,7 @@ from starlette.responses import Response
 from chat.accounts.sessions import COOKIE_NAME, ClientInfo, actor_for_session
 from chat.accounts.tokens import token_actor
 from chat.channels import policy
-from chat.channels.policy import Actor
+from chat.domain.actors import Actor
 from chat.errors import Forbidden, Unauthorized
 from chat.web.state import services
 

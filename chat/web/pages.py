@@ -27,7 +27,7 @@ from starlette.routing import BaseRoute, Route
 
 from chat.accounts.sessions import end_session
 from chat.accounts.users import has_users
-from chat.channels.policy import Actor
+from chat.domain.actors import Actor
 from chat.errors import ChatError
 from chat.web import i18n
 from chat.web.auth import Auth, authenticate, check_origin, clear_session_cookie

@@ -49,8 +49,8 @@ from chat.accounts.credentials import session_tag
 from chat.accounts.sessions import live_session
 from chat.accounts.tokens import actor_for_token_id
 from chat.channels.feed import latest_event_id
-from chat.channels.policy import Actor, Role
 from chat.channels.queries import conversation_ids_of
+from chat.domain.actors import Actor, Role
 from chat.errors import ChatError
 from chat.realtime.connection import CLOSE_CREDENTIAL_REVOKED
 from chat.realtime.credentials import Credential

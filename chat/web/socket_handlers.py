@@ -21,8 +21,8 @@ from typing import Any
 from chat.channels import messages, policy, reads
 from chat.channels.feed import events_since
 from chat.channels.message_commands import DeleteMessage, EditMessage, MarkRead, PostMessage
-from chat.channels.policy import Actor
 from chat.config import Settings
+from chat.domain.actors import Actor
 from chat.errors import ChatError
 from chat.realtime.ephemeral import TypingThrottle
 from chat.realtime.hub import event_frame

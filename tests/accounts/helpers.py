@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from chat.channels.commands import CreateConversation
 from chat.channels.conversations import create_conversation
-from chat.channels.events import Event
-from chat.channels.policy import Actor
+from chat.domain.actors import Actor
+from chat.domain.events import Event
 from chat.store import models
 from chat.store.db import Database
 

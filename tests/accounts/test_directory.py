@@ -9,7 +9,7 @@ from chat.accounts.directory import list_users
 from chat.accounts.users import update_user
 from chat.channels.commands import AddMember
 from chat.channels.conversations import add_member
-from chat.channels.policy import Actor
+from chat.domain.actors import Actor
 from chat.errors import ChatError
 from chat.store.db import Database
 from tests.accounts.helpers import new_conversation

@@ -15,8 +15,8 @@ from chat.accounts.results import InvitationCreated, UserInfo
 from chat.accounts.users import update_user
 from chat.channels.commands import AddMember
 from chat.channels.conversations import add_member, leave_conversation
-from chat.channels.policy import Actor
 from chat.config import RegistrationMode
+from chat.domain.actors import Actor
 from chat.errors import ChatError
 from chat.store import models
 from chat.store.db import Database

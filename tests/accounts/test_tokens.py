@@ -8,7 +8,7 @@ from sqlalchemy import select
 from chat.accounts.commands import UpdateUser
 from chat.accounts.tokens import actor_for_token, create_bot, issue_token, list_tokens, revoke_token, token_hash
 from chat.accounts.users import update_user
-from chat.channels.policy import Actor
+from chat.domain.actors import Actor
 from chat.errors import ChatError
 from chat.store import models
 from chat.store.db import Database

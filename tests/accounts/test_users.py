@@ -8,7 +8,7 @@ from chat.accounts import passwords
 from chat.accounts.commands import Login, Register, UpdateMe, UpdateUser
 from chat.accounts.sessions import ClientInfo, actor_for_session, check_credentials, session_id_of, start_session
 from chat.accounts.users import create_admin, create_user, update_me, update_user
-from chat.channels.policy import Actor
+from chat.domain.actors import Actor
 from chat.errors import ChatError, Invalid
 from chat.store import models
 from chat.store.db import Database

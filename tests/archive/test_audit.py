@@ -11,8 +11,8 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.archive.audit import redact_event_body, verify_log
-from chat.channels.events import append_event
 from chat.cli import main
+from chat.domain.events import append_event
 from chat.store import models
 from chat.store.db import Database
 from tests.factories import Cast, make_cast

@@ -13,11 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chat.channels.commands import AddMember, CreateConversation, OpenDirect
 from chat.channels.conversations import add_member, create_conversation
 from chat.channels.direct import get_or_create_direct
-from chat.channels.events import Event
 from chat.channels.message_commands import PostMessage
 from chat.channels.message_views import MessageOut
 from chat.channels.messages import post_message
-from chat.channels.policy import Actor
+from chat.domain.actors import Actor
+from chat.domain.events import Event
 from chat.store import models
 from chat.store.db import Database
 

@@ -23,9 +23,10 @@ from chat.channels.conversations import (
     update_conversation,
 )
 from chat.channels.direct import get_or_create_direct
-from chat.channels.events import Event
-from chat.channels.policy import Actor, access_conversation
+from chat.channels.policy import access_conversation
 from chat.channels.queries import ConversationInfo, get_conversation, list_conversations, list_members, list_public
+from chat.domain.actors import Actor
+from chat.domain.events import Event
 from chat.errors import ChatError, Conflict, Forbidden, Invalid, NotFound
 from chat.store import models
 from chat.store.db import Database

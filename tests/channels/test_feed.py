@@ -9,7 +9,7 @@ from chat.channels.conversations import remove_member
 from chat.channels.feed import events_since
 from chat.channels.message_commands import EditMessage
 from chat.channels.messages import edit_message
-from chat.channels.policy import Actor
+from chat.domain.actors import Actor
 from chat.store.db import Database
 from tests.channels.messaging_support import channel, post
 from tests.factories import Cast

@@ -12,8 +12,8 @@ import random
 
 from sqlalchemy import select
 
-from chat.channels.events import append_event
 from chat.channels.feed import events_since
+from chat.domain.events import append_event
 from chat.store import models
 from chat.store.db import Database
 from tests.factories import Cast

@@ -25,8 +25,8 @@ from chat.channels.conversations import remove_member
 from chat.channels.feed import events_since
 from chat.channels.message_commands import DeleteMessage, UpdateTopic
 from chat.channels.messages import delete_message
-from chat.channels.policy import Actor
 from chat.channels.topics import update_topic
+from chat.domain.actors import Actor
 from chat.store import models
 from chat.store.db import Database
 from tests.channels.messaging_support import channel, count_queries, post

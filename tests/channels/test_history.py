@@ -7,9 +7,9 @@ import pytest
 from chat.channels.history import get_message, list_messages, list_topics, message_history
 from chat.channels.message_commands import DeleteMessage, EditMessage, MarkRead, SetTopicVisibility
 from chat.channels.messages import delete_message, edit_message, react
-from chat.channels.policy import Actor
 from chat.channels.reads import mark_read
 from chat.channels.topics import set_topic_visibility
+from chat.domain.actors import Actor
 from chat.errors import Invalid, NotFound
 from chat.store.db import Database
 from tests.channels.messaging_support import channel, count_queries, post

@@ -19,9 +19,9 @@ from chat.channels.conversations import create_conversation, update_conversation
 from chat.channels.history import list_topics
 from chat.channels.message_commands import UpdateTopic
 from chat.channels.names import BIDI_CONTROLS, clean_name, confusable_key, skeleton
-from chat.channels.policy import Actor
 from chat.channels.search import parse_query, search_messages
 from chat.channels.topics import update_topic
+from chat.domain.actors import Actor
 from chat.errors import ChatError, Conflict, Invalid
 from chat.store.db import Database
 from tests.channels.messaging_support import channel, counts, post

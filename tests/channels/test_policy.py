@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from chat.channels.policy import Action, Actor, Facts, Kind, allowed, can_create, can_message_user, require
+from chat.channels.policy import Action, Facts, Kind, allowed, can_create, can_message_user, require
+from chat.domain.actors import Actor
 from chat.errors import Forbidden
 
 # Columns (Y = allowed, - = refused):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from chat.channels import policy as access
-from chat.channels.policy import ROLES, Actor, Role
 from chat.config import RegistrationMode
+from chat.domain.actors import ROLES, Actor, Role
 
 
 def actor(role: Role, is_bot: bool = False) -> Actor:

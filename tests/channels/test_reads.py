@@ -10,9 +10,9 @@ from chat.channels.feed import events_since
 from chat.channels.history import list_topics
 from chat.channels.message_commands import DeleteMessage, MarkRead, SetTopicVisibility
 from chat.channels.messages import delete_message
-from chat.channels.policy import Actor
 from chat.channels.reads import ReadState, UnreadCounts, mark_read, unread_counts
 from chat.channels.topics import set_topic_visibility
+from chat.domain.actors import Actor
 from chat.errors import Invalid, NotFound
 from chat.store.db import Database
 from tests.channels.messaging_support import channel, counts, direct, post, record_published

@@ -16,9 +16,9 @@ from chat.channels.conversations import create_conversation, invite_member, join
 from chat.channels.direct import get_or_create_direct
 from chat.channels.message_commands import DeleteMessage, EditMessage, PostMessage, UpdateTopic
 from chat.channels.messages import delete_message, edit_message, post_message
-from chat.channels.policy import Actor
 from chat.channels.search import SearchQuery, SearchResults, Term, parse_query, search_messages
 from chat.channels.topics import update_topic
+from chat.domain.actors import Actor
 from chat.errors import Invalid, NotFound
 from chat.store.db import Database
 from chat.store.migrate import upgrade

@@ -18,8 +18,8 @@ import pytest
 from chat.channels.feed import events_since
 from chat.channels.history import message_history
 from chat.channels.message_commands import UpdateTopic
-from chat.channels.policy import Actor
 from chat.channels.topics import update_topic
+from chat.domain.actors import Actor
 from chat.store.db import Database
 from tests.channels.messaging_support import channel, post, record_published
 from tests.conftest import Live

@@ -12,8 +12,8 @@ from chat.channels.feed import events_since
 from chat.channels.history import get_message, list_messages, list_topics, message_history
 from chat.channels.message_commands import EditMessage, SetTopicVisibility, UpdateTopic
 from chat.channels.messages import edit_message, react
-from chat.channels.policy import Actor
 from chat.channels.topics import set_topic_visibility, update_topic
+from chat.domain.actors import Actor
 from chat.errors import ChatError, Forbidden, Invalid, NotFound
 from chat.store import models
 from chat.store.db import Database

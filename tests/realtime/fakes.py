@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from chat.channels.events import Audience, Event
+from chat.domain.events import Audience, Event
 from chat.realtime.broker import MemoryBroker, OnGap, OnMessage
 from chat.realtime.connection import Connection
 

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 import chat.realtime.hub as hub_module
-from chat.channels.events import Audience, Event
+from chat.domain.events import Audience, Event
 from chat.realtime.broker import Broker, MemoryBroker, RedisBroker
 from chat.realtime.connection import (
     CLOSE_DEACTIVATED,

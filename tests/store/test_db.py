@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from chat.channels.events import append_event
+from chat.domain.events import append_event
 from chat.store import models
 from chat.store.db import Database
 from tests.factories import Cast

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from chat.channels.commands import CreateConversation
 from chat.channels.conversations import create_conversation
 from chat.channels.names import confusable_key
-from chat.channels.policy import Actor
+from chat.domain.actors import Actor
 from chat.store import models
 from chat.store.db import Database
 from chat.store.migrate import current_revision, head_revision, upgrade

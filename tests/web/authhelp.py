@@ -6,7 +6,7 @@ import httpx2
 from starlette.applications import Starlette
 
 from chat.accounts.tokens import issue_token
-from chat.channels.policy import Actor
+from chat.domain.actors import Actor
 from chat.store.db import Database
 
 

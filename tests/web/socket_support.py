@@ -23,7 +23,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from chat.channels.policy import Actor
+from chat.domain.actors import Actor
 from chat.store.db import Database
 from tests.channels.messaging_support import post
 from tests.conftest import Live

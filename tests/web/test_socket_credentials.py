@@ -25,7 +25,7 @@ from chat.accounts.commands import CreateInvitation
 from chat.accounts.invitations import create_invitation
 from chat.accounts.sessions import session_id_of
 from chat.accounts.users import create_user
-from chat.channels.policy import Actor
+from chat.domain.actors import Actor
 from chat.store import models
 from chat.store.db import Database
 from tests.channels.messaging_support import channel, counts, post

@@ -15,8 +15,8 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from chat.channels.policy import Actor
 from chat.config import Settings
+from chat.domain.actors import Actor
 from chat.realtime.hub import Hub
 from chat.store.db import Database
 from tests.channels.messaging_support import channel, counts, post

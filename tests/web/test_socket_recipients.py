@@ -21,8 +21,8 @@ from chat.accounts.users import update_user
 from chat.channels.commands import CreateConversation
 from chat.channels.conversations import create_conversation, join_conversation, remove_member
 from chat.channels.message_commands import UpdateTopic
-from chat.channels.policy import Actor
 from chat.channels.topics import update_topic
+from chat.domain.actors import Actor
 from chat.store.db import Database
 from tests.channels.messaging_support import channel, post
 from tests.conftest import Live
