@@ -31,7 +31,7 @@ from chat.channels.meetings import detect_meetings
 from chat.channels.message_commands import topic_key
 from chat.channels.message_views import message_event_body, message_event_data, message_out
 from chat.channels.render import MentionTarget, Rendered, render_markdown
-from chat.domain.events import chain_name
+from chat.domain.events import chain_name, written_directly
 from chat.store import models
 
 CHUNK = 2000  # rows per INSERT … VALUES batch
@@ -74,6 +74,7 @@ async def load_posts(
     fresh database): ids are assigned here, and PostgreSQL sequences are moved past them.
     """
     chain = chain_name(conversation_id)
+    written_directly(session, conversation_id)  # the SQLite writer must not keep the head it knew
     seq, prev = await _chain_head(session, chain)
     message_id = await _next_id(session, models.Message)
     revision_id = await _next_id(session, models.MessageRevision)

@@ -188,7 +188,7 @@ def audit_verify(conversation_id: int | None, data_dir: Path | None) -> None:
     settings = load_settings(data_dir=data_dir)
 
     async def work(db: Database) -> AuditReport:
-        async with db.read() as session:
+        async with db.read(threaded=True) as session:
             return await verify_log(session, conversation_id)
 
     try:

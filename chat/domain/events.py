@@ -187,6 +187,14 @@ def conversation_changed(session: AsyncSession, conversation_id: int) -> None:
     forget(session, ("topics", conversation_id))
 
 
+def written_directly(session: AsyncSession, conversation_id: int | None) -> None:
+    """Rows of this chain (events, messages) were written without :func:`append_event` (a bulk load):
+    the writer must forget the chain's head and the conversation."""
+    forget(session, ("chain", chain_name(conversation_id)))
+    if conversation_id is not None:
+        conversation_changed(session, conversation_id)
+
+
 async def _next_link(session: AsyncSession, chain: str) -> tuple[int, str]:
     head: tuple[int, str] | None = cached(session, ("chain", chain))
     if head is not None:  # appended earlier in this transaction, or remembered by the SQLite writer

@@ -1,4 +1,4 @@
-"""The Database: one engine for reads, write transactions with an after-commit outbox.
+"""The Database: read sessions, and write transactions with an after-commit outbox.
 
 * SQLite (the default): WAL mode, ``synchronous=FULL`` so an acknowledged
   commit survives ``kill -9`` and power loss. Every write transaction runs on
@@ -6,8 +6,9 @@
   by a queue, ``BEGIN IMMEDIATE`` (so a read never has to be upgraded to a write
   lock, even against another process), several callers' transactions per
   COMMIT (group commit), statements on the event loop and only the fsync on a
-  thread. Reads use a pool of aiosqlite connections (WAL: they never wait for
-  the writer).
+  thread. Reads use a pool of connections of their own (WAL: they never wait
+  for the writer), also on the event loop; ``read(threaded=True)`` runs a long
+  scan on aiosqlite's thread.
 * PostgreSQL through asyncpg: READ COMMITTED, a pool; event appends serialise on
   one advisory lock (see ``chat.domain.events``) so event ids commit in order.
 
@@ -50,6 +51,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from chat.store.faults import storage_error
+from chat.store.inline import inline_connector
 from chat.store.writer import Writer, cached, forget, outbox, remembers, sqlite_on_connect, stage
 
 __all__ = ["AfterCommit", "Database", "cached", "forget", "outbox", "remembers", "stage", "storage_error", "upsert"]
@@ -69,11 +71,17 @@ class Database:
         self.after_commit = after_commit
         self.writer: Writer | None = None
         if self.is_sqlite:
+            # Reads run inline (a page is a few statements of microseconds each); a long scan asks
+            # for a thread (read(threaded=True): aiosqlite), so it never stalls the loop.
             self.engine: AsyncEngine = create_async_engine(
-                url, echo=echo, connect_args={"timeout": 30}, pool_size=8, max_overflow=8
+                url, echo=echo, async_creator=inline_connector(url), pool_size=8, max_overflow=8
             )
-            event.listen(self.engine.sync_engine, "connect", sqlite_on_connect)
-            event.listen(self.engine.sync_engine, "begin", _deferred_begin)
+            self._threaded_engine = create_async_engine(
+                url, echo=echo, connect_args={"timeout": 30}, pool_size=2, max_overflow=6
+            )
+            for engine in (self.engine, self._threaded_engine):
+                event.listen(engine.sync_engine, "connect", sqlite_on_connect)
+                event.listen(engine.sync_engine, "begin", _deferred_begin)
             self.writer = Writer(url, publish=self._publish, echo=echo)
         else:
             self.engine = create_async_engine(
@@ -85,8 +93,10 @@ class Database:
                 # a database that does not answer fails the request instead of hanging it
                 connect_args={"timeout": CONNECT_TIMEOUT_S},
             )
+            self._threaded_engine = self.engine
         self._writes = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
         self._reads = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        self._threaded_reads = async_sessionmaker(self._threaded_engine, expire_on_commit=False, autoflush=False)
         # The last write failed for lack of space (cleared by the next commit): for /health.
         self.storage_full = False
 
@@ -116,10 +126,16 @@ class Database:
         return result
 
     @contextlib.asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncSession]:
-        """A read-only session (a deferred transaction on SQLite: a consistent snapshot)."""
+    async def read(self, *, threaded: bool = False) -> AsyncIterator[AsyncSession]:
+        """A read-only session (a deferred transaction on SQLite: a consistent snapshot).
+
+        On SQLite its statements run on the event loop: right for pages and lookups.
+        ``threaded=True`` runs them on aiosqlite's thread instead, for reads whose cost
+        grows with the data (full-text search, exports, audit verification).
+        """
+        sessions = self._threaded_reads if threaded else self._reads
         with self._storage_errors("read"):
-            async with self._reads() as session:
+            async with sessions() as session:
                 async with session.begin():
                     yield session
 
@@ -156,6 +172,7 @@ class Database:
         if self.writer is not None:
             await self.writer.close()
         await self.engine.dispose()
+        await self._threaded_engine.dispose()
 
 
 def upsert(session: AsyncSession, model: type[Any]) -> postgresql.Insert | sqlite.Insert:

@@ -5,24 +5,29 @@ thread and hands each result back through the event loop: a posted message
 cost about 80 such round trips, each a thread wake-up and a loop wake-up
 (bench/README.md, "What limits Salon", finding 2). A statement on a local
 SQLite file in WAL mode takes microseconds once its pages are cached, far less
-than one hand-off, so the writer's connection runs them inline. Only
-``commit`` (the fsync of ``synchronous=FULL``, about half a millisecond on
-this machine, more on a busy disk) goes to a thread, so the loop keeps
-serving while a batch becomes durable.
+than one hand-off, so these connections run them inline. Only what may
+wait goes to a thread: ``commit`` (the fsync of ``synchronous=FULL``, about
+half a millisecond on this machine, more on a busy disk), so the loop keeps
+serving while a batch becomes durable, and ``BEGIN IMMEDIATE``, which waits
+up to ``busy_timeout`` while another process (the CLI) holds the write lock.
 
 SQLAlchemy's ``sqlite+aiosqlite`` dialect accepts it through
 ``create_async_engine(url, async_creator=...)``; it implements the part of
 aiosqlite's interface that the dialect calls. Used only by the SQLite writer
-(:mod:`chat.store.writer`); reads keep aiosqlite, so a long read (a search, a
-large export) never blocks the loop.
+(:mod:`chat.store.writer`) and by reads; a read whose cost grows with the data
+(a search, an export) asks for aiosqlite's thread instead (``Database.read(threaded=True)``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Generator
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any
+
+from sqlalchemy.engine.url import make_url
+
+_MAY_WAIT = ("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE")
 
 
 class InlineCursor:
@@ -42,7 +47,11 @@ class InlineCursor:
         self._cursor.close()
 
     async def execute(self, sql: str, parameters: Any = ()) -> InlineCursor:
-        self._cursor.execute(sql, parameters)
+        if sql.startswith(_MAY_WAIT):
+            # Taking the write lock may wait (busy_timeout) for another process's writer: on a thread.
+            await asyncio.to_thread(self._cursor.execute, sql, parameters)
+        else:
+            self._cursor.execute(sql, parameters)
         return self
 
     async def executemany(self, sql: str, seq_of_parameters: Any) -> InlineCursor:
@@ -127,3 +136,13 @@ class InlineConnection:
 
     def stop(self) -> None:
         self._conn.close()
+
+
+def inline_connector(url: str, *, timeout: float = 30.0) -> Callable[[], Awaitable[InlineConnection]]:
+    """An ``async_creator`` for ``create_async_engine``: inline connections to the SQLite file of ``url``."""
+    path = make_url(url).database or ""
+
+    async def connect() -> InlineConnection:
+        return InlineConnection(path, timeout=timeout)
+
+    return connect

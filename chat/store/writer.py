@@ -38,12 +38,11 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
-from sqlalchemy.engine.url import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 
 from chat.store.faults import storage_error
-from chat.store.inline import InlineConnection
+from chat.store.inline import inline_connector
 
 log = logging.getLogger(__name__)
 
@@ -133,18 +132,9 @@ class Writer:
     def __init__(
         self, url: str, *, publish: Publish | None = None, echo: bool = False, max_batch: int = MAX_BATCH
     ) -> None:
-        path = make_url(url).database or ""
-        timeout = 30.0
-
-        async def connect() -> InlineConnection:
-            return InlineConnection(path, timeout=timeout)
-
+        # NullPool: the writer task holds its one connection for as long as it runs
         self.engine: AsyncEngine = create_async_engine(
-            # NullPool: the writer task holds its one connection for as long as it runs
-            url,
-            echo=echo,
-            async_creator=connect,
-            poolclass=NullPool,
+            url, echo=echo, async_creator=inline_connector(url), poolclass=NullPool
         )
         event.listen(self.engine.sync_engine, "connect", sqlite_on_connect)
         event.listen(self.engine.sync_engine, "begin", _on_begin)

@@ -120,3 +120,43 @@ async def test_a_caller_cancelled_while_it_waits_takes_nothing_with_it(db: Datab
     await add("kept 3")  # the writer goes on
     async with db.read() as s:
         assert (await s.scalars(text("SELECT v FROM notes ORDER BY id"))).all() == ["kept 1", "kept 2", "kept 3"]
+
+
+async def test_waiting_for_another_processs_write_lock_does_not_stall_the_server(db: Database) -> None:
+    """BEGIN IMMEDIATE waits (busy_timeout) on a thread: the event loop keeps serving meanwhile."""
+    import sqlite3
+    import threading
+
+    async with db.transaction() as s:
+        await s.execute(text("CREATE TABLE notes (id INTEGER PRIMARY KEY, v TEXT)"))
+    path = db.url.removeprefix("sqlite+aiosqlite:///")
+    locked, release = threading.Event(), threading.Event()
+
+    def other_process() -> None:  # another writer on the same file (the CLI, a second server)
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO notes (v) VALUES ('theirs')")
+        locked.set()
+        release.wait(10)
+        conn.execute("COMMIT")
+        conn.close()
+
+    holder = threading.Thread(target=other_process)
+    holder.start()
+    await asyncio.to_thread(locked.wait, 10)
+    ticks = 0
+
+    async def add() -> None:
+        async with db.transaction() as s:
+            await s.execute(text("INSERT INTO notes (v) VALUES ('ours')"))
+
+    write = asyncio.create_task(add())
+    while ticks < 20:  # the loop runs while the write waits for the lock
+        await asyncio.sleep(0.005)
+        ticks += 1
+        assert not write.done()
+    release.set()
+    await write
+    await asyncio.to_thread(holder.join)
+    async with db.read() as s:
+        assert (await s.scalars(text("SELECT v FROM notes ORDER BY id"))).all() == ["theirs", "ours"]

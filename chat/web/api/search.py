@@ -24,7 +24,7 @@ async def search(request: Request) -> Response:
     query = parse_query(request.query_params.get("q", ""))
     limit = int_query(request, "limit", 1, MAX_LIMIT) or DEFAULT_LIMIT
     before = int_query(request, "before", 1)
-    async with services(request).db.read() as session:
+    async with services(request).db.read(threaded=True) as session:  # its cost grows with the archive
         results = await search_messages(session, actor, query, limit, before)
     return json_ok(results)
 
