@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.channels.meetings import (
@@ -74,7 +74,7 @@ from chat.domain.actors import Actor
 from chat.domain.events import append_event
 from chat.errors import Conflict, Forbidden, Invalid
 from chat.store import models
-from chat.store.db import cached, remembers, stage, upsert
+from chat.store.db import cached, insert_or_skip, remembers, stage, table_of
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,14 @@ class ReactionChanged:
 
 
 # --- posting ------------------------------------------------------------------------------
+
+_MESSAGES = table_of(models.Message)
+_SET_EVENT = (
+    update(_MESSAGES)
+    .where(_MESSAGES.c.id == bindparam("message"))
+    .values(event_id=bindparam("event"), seq=bindparam("event_seq"))
+)
+_INSERT_REVISION = insert(table_of(models.MessageRevision))
 
 
 async def post_message(
@@ -136,14 +144,9 @@ async def post_message(
         "created_at": now,
         **rendered_columns(rendered),
     }
-    message_id = (
-        await session.execute(
-            upsert(session, models.Message)
-            .values(**columns)
-            .on_conflict_do_nothing(index_elements=["author_id", "nonce"])
-            .returning(models.Message.id)
-        )
-    ).scalar_one_or_none()
+    conn = await session.connection()  # Core statements built once: no ORM unit of work, no recompiling
+    inserted = await conn.execute(insert_or_skip(conn, _MESSAGES, ("author_id", "nonce"), "id"), columns)
+    message_id = inserted.scalar_one_or_none()
     if message_id is None:
         return await _replay(session, actor, conversation_id, cmd, key)
     row = models.Message(id=message_id, **columns)  # transient: what was inserted, to build the views
@@ -158,18 +161,9 @@ async def post_message(
         message_id=message_id,
         created_at=now,
     )
-    m = models.Message
-    await session.execute(update(m).where(m.id == message_id).values(event_id=event.id, seq=event.seq))
-    await session.execute(
-        insert(models.MessageRevision).values(
-            message_id=message_id,
-            body=body,
-            topic=topic,
-            conversation_id=conversation_id,
-            editor_id=actor.id,
-            created_at=now,
-        )
-    )
+    await conn.execute(_SET_EVENT, {"message": message_id, "event": event.id, "event_seq": event.seq})
+    revision = {"message_id": message_id, "body": body, "topic": topic, "editor_id": actor.id, "created_at": now}
+    await conn.execute(_INSERT_REVISION, {**revision, "conversation_id": conversation_id})
     return Posted(dataclasses.replace(out, event_id=event.id, seq=event.seq), created=True)
 
 
@@ -345,16 +339,18 @@ async def _access_for_reaction(
 async def react(session: AsyncSession, actor: Actor, message_id: int, emoji: str) -> ReactionChanged:
     """Add the actor's reaction; adding it again changes nothing (PUT semantics: no second event)."""
     row, emoji = await _access_for_reaction(session, actor, message_id, emoji)
-    added = await session.execute(
-        upsert(session, models.Reaction)
-        .values(message_id=row.id, user_id=actor.id, emoji=emoji, created_at=models.utcnow())
-        .on_conflict_do_nothing(index_elements=["message_id", "user_id", "emoji"])
-        .returning(models.Reaction.message_id)
+    conn = await session.connection()
+    added = await conn.execute(
+        insert_or_skip(conn, _REACTIONS, ("message_id", "user_id", "emoji"), "message_id"),
+        {"message_id": row.id, "user_id": actor.id, "emoji": emoji, "created_at": models.utcnow()},
     )
     changed = added.first() is not None
     if changed:
         await _reaction_event(session, actor, row, emoji, "reaction.added")
     return await _reaction_state(session, row.id, emoji, changed)
+
+
+_REACTIONS = table_of(models.Reaction)
 
 
 async def unreact(session: AsyncSession, actor: Actor, message_id: int, emoji: str) -> ReactionChanged:

@@ -29,11 +29,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.archive.chain import EMPTY_DIGEST, GENESIS, Link, body_digest, link_hash
 from chat.store import models
-from chat.store.db import cached, forget, outbox, stage
+from chat.store.db import cached, forget, outbox, stage, table_of
 
 Audience = Literal["members", "everyone", "staff", "subject"]
 
 SYSTEM_CHAIN = "system"
+_EVENTS = table_of(models.Event)
+_INSERT_EVENT = insert(_EVENTS).returning(_EVENTS.c.id)  # built once: appending compiles nothing
 _EVENT_LOCK_KEY = 0x5A10  # pg_advisory_xact_lock key that orders event ids
 # kinds that change neither who is in a conversation, nor its settings, nor its topics' names
 _LEAVES_STANDING = frozenset(
@@ -143,24 +145,24 @@ async def append_event(
         body_digest=digest,
     )
     hash_ = link_hash(prev_hash, link)
-    row = insert(models.Event).values(
-        chain=chain,
-        seq=seq,
-        conversation_id=conversation_id,
-        actor_id=actor_id,
-        subject_id=subject_id,
-        message_id=message_id,
-        audience=audience,
-        kind=kind,
-        payload=payload,
-        body=body_text,
-        body_digest=digest,
-        redacted=False,
-        created_at=link.created_at,
-        prev_hash=prev_hash,
-        hash=hash_,
-    )
-    event_id = (await session.execute(row.returning(models.Event.id))).scalar_one()
+    row = {
+        "chain": chain,
+        "seq": seq,
+        "conversation_id": conversation_id,
+        "actor_id": actor_id,
+        "subject_id": subject_id,
+        "message_id": message_id,
+        "audience": audience,
+        "kind": kind,
+        "payload": payload,
+        "body": body_text,
+        "body_digest": digest,
+        "redacted": False,
+        "created_at": link.created_at,
+        "prev_hash": prev_hash,
+        "hash": hash_,
+    }
+    event_id = (await (await session.connection()).execute(_INSERT_EVENT, row)).scalar_one()
     stage(session, ("chain", chain), (seq, hash_))
     if conversation_id is not None and kind not in _LEAVES_STANDING:
         conversation_changed(session, conversation_id)

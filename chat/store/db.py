@@ -41,20 +41,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import event, text
+from sqlalchemy import Insert, Table, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from chat.store.faults import storage_error
 from chat.store.inline import inline_connector
 from chat.store.writer import Writer, cached, forget, outbox, remembers, sqlite_on_connect, stage
 
-__all__ = ["AfterCommit", "Database", "cached", "forget", "outbox", "remembers", "stage", "storage_error", "upsert"]
+__all__ = [
+    "AfterCommit",
+    "Database",
+    "cached",
+    "forget",
+    "insert_or_skip",
+    "outbox",
+    "remembers",
+    "stage",
+    "storage_error",
+    "table_of",
+]
 
 log = logging.getLogger(__name__)
 
@@ -175,11 +187,24 @@ class Database:
         await self._threaded_engine.dispose()
 
 
-def upsert(session: AsyncSession, model: type[Any]) -> postgresql.Insert | sqlite.Insert:
-    """``INSERT`` for the session's database, with its ``ON CONFLICT`` clauses (both dialects spell them alike)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(model)
-    return sqlite.insert(model)
+def table_of(model: type[Any]) -> Table:
+    """The Core table of a mapped class, for statements built once at import."""
+    table: Table = model.__table__
+    return table
+
+
+def insert_or_skip(conn: AsyncConnection, table: Table, conflict: tuple[str, ...], returning: str) -> Insert:
+    """``INSERT … ON CONFLICT (conflict) DO NOTHING RETURNING returning`` for the connection's database.
+
+    A conflicting row inserts nothing and returns no row. Built once per database kind and table.
+    """
+    return _insert_or_skip(conn.dialect.name, table, conflict, returning)
+
+
+@functools.cache
+def _insert_or_skip(dialect: str, table: Table, conflict: tuple[str, ...], returning: str) -> Insert:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table).on_conflict_do_nothing(index_elements=list(conflict)).returning(table.c[returning])
 
 
 def _deferred_begin(conn: Connection) -> None:

@@ -8,8 +8,9 @@ SQLite file in WAL mode takes microseconds once its pages are cached, far less
 than one hand-off, so these connections run them inline. Only what may
 wait goes to a thread: ``commit`` (the fsync of ``synchronous=FULL``, about
 half a millisecond on this machine, more on a busy disk), so the loop keeps
-serving while a batch becomes durable, and ``BEGIN IMMEDIATE``, which waits
-up to ``busy_timeout`` while another process (the CLI) holds the write lock.
+serving while a batch becomes durable. ``BEGIN IMMEDIATE`` on the writer's
+connection, which must wait while another process (the CLI) holds the write
+lock, waits by sleeping on the loop rather than in SQLite's busy handler.
 
 SQLAlchemy's ``sqlite+aiosqlite`` dialect accepts it through
 ``create_async_engine(url, async_creator=...)``; it implements the part of
@@ -22,17 +23,20 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
 from sqlalchemy.engine.url import make_url
 
-_MAY_WAIT = ("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE")
+LOCK_TIMEOUT_S = 30.0  # how long a write waits for another process's write lock (SQLite's busy_timeout)
+_TAKES_WRITE_LOCK = ("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE")
 
 
 class InlineCursor:
-    def __init__(self, cursor: sqlite3.Cursor) -> None:
+    def __init__(self, cursor: sqlite3.Cursor, lock_timeout: float) -> None:
         self._cursor = cursor
+        self._lock_timeout = lock_timeout
 
     def __await__(self) -> Generator[Any, None, InlineCursor]:
         return self._self().__await__()
@@ -47,12 +51,26 @@ class InlineCursor:
         self._cursor.close()
 
     async def execute(self, sql: str, parameters: Any = ()) -> InlineCursor:
-        if sql.startswith(_MAY_WAIT):
-            # Taking the write lock may wait (busy_timeout) for another process's writer: on a thread.
-            await asyncio.to_thread(self._cursor.execute, sql, parameters)
+        if self._lock_timeout and sql.startswith(_TAKES_WRITE_LOCK):
+            await self._take_write_lock(sql, parameters)
         else:
             self._cursor.execute(sql, parameters)
         return self
+
+    async def _take_write_lock(self, sql: str, parameters: Any) -> None:
+        """Try at once; while another connection (the CLI, another process) holds the write lock,
+        retry after short sleeps until ``lock_timeout``: SQLite's busy handler, without blocking the loop."""
+        deadline = time.monotonic() + self._lock_timeout
+        pause = 0.001
+        while True:
+            try:
+                self._cursor.execute(sql, parameters)
+                return
+            except sqlite3.OperationalError as exc:
+                if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                    raise
+            await asyncio.sleep(pause)
+            pause = min(2 * pause, 0.05)
 
     async def executemany(self, sql: str, seq_of_parameters: Any) -> InlineCursor:
         self._cursor.executemany(sql, seq_of_parameters)
@@ -103,12 +121,19 @@ class _RunNow:
 
 
 class InlineConnection:
-    """One ``sqlite3`` connection driven from the event loop; ``commit`` runs on a thread."""
+    """One ``sqlite3`` connection driven from the event loop; ``commit`` runs on a thread.
 
-    def __init__(self, path: str, *, timeout: float) -> None:
+    ``timeout``: how long a statement waits for a lock. With ``wait_in_loop`` SQLite's
+    own busy handler is off and ``BEGIN IMMEDIATE`` waits by sleeping on the loop
+    instead (the writer's connection); otherwise SQLite waits itself (reads, which in
+    WAL mode practically never wait).
+    """
+
+    def __init__(self, path: str, *, timeout: float, wait_in_loop: bool = False) -> None:
         # check_same_thread=False: only the COMMIT runs elsewhere, and never concurrently
         # with a statement (the writer awaits it before running anything else).
-        self._conn = sqlite3.connect(path, timeout=timeout, check_same_thread=False)
+        self._conn = sqlite3.connect(path, timeout=0 if wait_in_loop else timeout, check_same_thread=False)
+        self._lock_timeout = timeout if wait_in_loop else 0.0
         self._connection = self._conn  # aiosqlite's "still open" attribute, read by the dialect
         self._tx = _RunNow()
 
@@ -117,10 +142,10 @@ class InlineConnection:
         return self._conn.isolation_level
 
     def cursor(self) -> InlineCursor:
-        return InlineCursor(self._conn.cursor())
+        return InlineCursor(self._conn.cursor(), self._lock_timeout)
 
     async def execute(self, sql: str, parameters: Any = ()) -> InlineCursor:
-        return InlineCursor(self._conn.execute(sql, parameters))
+        return await self.cursor().execute(sql, parameters)
 
     async def commit(self) -> None:
         await asyncio.to_thread(self._conn.commit)
@@ -138,11 +163,13 @@ class InlineConnection:
         self._conn.close()
 
 
-def inline_connector(url: str, *, timeout: float = 30.0) -> Callable[[], Awaitable[InlineConnection]]:
+def inline_connector(
+    url: str, *, timeout: float = LOCK_TIMEOUT_S, wait_in_loop: bool = False
+) -> Callable[[], Awaitable[InlineConnection]]:
     """An ``async_creator`` for ``create_async_engine``: inline connections to the SQLite file of ``url``."""
     path = make_url(url).database or ""
 
     async def connect() -> InlineConnection:
-        return InlineConnection(path, timeout=timeout)
+        return InlineConnection(path, timeout=timeout, wait_in_loop=wait_in_loop)
 
     return connect

@@ -134,7 +134,7 @@ class Writer:
     ) -> None:
         # NullPool: the writer task holds its one connection for as long as it runs
         self.engine: AsyncEngine = create_async_engine(
-            url, echo=echo, async_creator=inline_connector(url), poolclass=NullPool
+            url, echo=echo, async_creator=inline_connector(url, wait_in_loop=True), poolclass=NullPool
         )
         event.listen(self.engine.sync_engine, "connect", sqlite_on_connect)
         event.listen(self.engine.sync_engine, "begin", _on_begin)
@@ -328,8 +328,7 @@ def sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> No
         "PRAGMA journal_mode=WAL",
         "PRAGMA synchronous=FULL",
         "PRAGMA foreign_keys=ON",
-        "PRAGMA busy_timeout=30000",
-    ):
+    ):  # the busy timeout is the connection's own (connect_args / InlineConnection)
         cursor.execute(pragma)
     cursor.close()
 
