@@ -4,9 +4,11 @@
 is serialised **once** into its wire frame (``{"type":"event","event":{…}}``,
 compact JSON) and sent through the broker together with its routing facts. Every
 hub (this process's and, over Redis, the others') receives it, decides the
-recipients from its in-memory routing table and ``put_nowait``s the *same bytes
-object* into each recipient connection's bounded queue. Nothing here waits for
-a socket or asks the database.
+recipients from its in-memory routing table, decodes the frame to ``str`` once,
+builds one ASGI send message around it (``chat.realtime.connection.text_message``)
+and ``put_nowait``s that *same object* into each recipient connection's bounded
+queue; each connection's writer hands it as it is to the ASGI ``send``. Nothing
+here waits for a socket or asks the database.
 
 Recipients, by ``event.audience``:
 
@@ -82,6 +84,8 @@ from chat.realtime.connection import (
     CLOSE_GOING_AWAY,
     CLOSE_RESYNC,
     Connection,
+    WireMessage,
+    text_message,
 )
 from chat.realtime.credentials import REVOKING_KINDS, Credential, Revocations, ends, revocation_facts
 from chat.realtime.ephemeral import PresenceCoalescer
@@ -105,8 +109,9 @@ def event_frame(event: Event) -> bytes:
     return encode({"type": "event", "event": event.public()})
 
 
-def presence_frame(user_id: int, online: bool) -> bytes:
-    return encode({"type": "presence", "user": user_id, "status": "online" if online else "offline"})
+def presence_frame(user_id: int, online: bool) -> WireMessage:
+    frame = {"type": "presence", "user": user_id, "status": "online" if online else "offline"}
+    return text_message(encode(frame).decode())
 
 
 class Hub:
@@ -300,7 +305,8 @@ class Hub:
             self._on_event(header, frame)
         elif kind == "ephemeral":
             members = self._table.members(header["conversation"])
-            self._fan_out_ephemeral([u for u in self._connected(members) if u != header["except"]], frame)
+            recipients = [u for u in self._connected(members) if u != header["except"]]
+            self._fan_out_ephemeral(recipients, text_message(frame.decode()))
         elif kind == "presence":
             now = asyncio.get_running_loop().time()
             self._tell(self._online.mark(header["node"], header["user"], header["online"], now=now))
@@ -335,11 +341,12 @@ class Hub:
             recipients.extend(u for u in extra if u in self._conns)
         if not self._outage and not self.broker.connected:
             self._outage = True  # events of other processes may be missing from here on
+        text = frame.decode()  # once per event: every recipient is handed the same message
         if self._outage:
-            frame = capped_frame(frame, self.horizon)
+            text = capped_frame(text, self.horizon)
         else:
             self.horizon = max(self.horizon, event_id)
-        self._fan_out(recipients, frame)
+        self._fan_out(recipients, text_message(text))
         if header["kind"] == "user.deactivated" and subject is not None:
             self._deactivated[subject] = max(event_id, self._deactivated.get(subject, 0))
             for conn in list(self._conns.get(subject, ())):
@@ -367,17 +374,17 @@ class Hub:
         log.warning("hub: unknown audience %r", audience)
         return []
 
-    def _fan_out(self, users: Iterable[int], frame: bytes) -> None:
+    def _fan_out(self, users: Iterable[int], message: WireMessage) -> None:
         for user_id in users:
             for conn in list(self._conns.get(user_id, ())):
-                conn.offer(frame)  # a full queue closes that socket and detaches it; never waits
+                conn.offer(message)  # a full queue closes that socket and detaches it; never waits
 
-    def _fan_out_ephemeral(self, users: Iterable[int], frame: bytes) -> None:
+    def _fan_out_ephemeral(self, users: Iterable[int], message: WireMessage) -> None:
         """Typing and presence are best effort: a busy socket skips them rather than being closed
         (500 people connecting at once would otherwise flood each other's queues with presence)."""
         for user_id in users:
             for conn in list(self._conns.get(user_id, ())):
-                conn.offer_if_room(frame)
+                conn.offer_if_room(message)
 
     def _connected(self, users: set[int] | frozenset[int]) -> list[int]:
         if len(users) <= len(self._conns):

@@ -42,7 +42,7 @@ from datetime import UTC
 from typing import Any, cast
 
 from starlette.responses import JSONResponse
-from starlette.types import Message
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 
 from chat.accounts.credentials import session_tag
@@ -69,7 +69,23 @@ async def _deny(ws: WebSocket, status: int, code: str, message: str) -> None:
     await ws.send_denial_response(JSONResponse(error_body(code, message), status_code=status))
 
 
-async def websocket_endpoint(ws: WebSocket) -> None:
+class _Endpoint:
+    """The route's ASGI app (an object, so Starlette hands it ``send`` itself): a
+    :class:`WebSocket` for the handshake, the read loop and the close, and the ASGI ``send``
+    callable for the connection's writer, which hands it each prebuilt message as it is,
+    skipping ``WebSocket.send_text`` and its state checks per frame. That is enough: the
+    writer starts after ``accept`` and every way of closing stops it before the close frame
+    (``chat.realtime.connection``); a client that vanished makes ``send`` raise, which closes
+    that connection alone."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await _handshake(WebSocket(scope, receive=receive, send=send), send)
+
+
+websocket_endpoint = _Endpoint()
+
+
+async def _handshake(ws: WebSocket, send: Send) -> None:
     svc = services(ws)
     settings = svc.settings
     origin = ws.headers.get("origin")
@@ -95,7 +111,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     _count(per_address, address, +1)
     try:
         await ws.accept()
-        await _serve(ws, svc, auth)
+        await _serve(ws, send, svc, auth)
     finally:
         _count(per_user, actor.id, -1)
         _count(per_address, address, -1)
@@ -129,12 +145,9 @@ async def _check_again(session: Any, auth: Auth) -> tuple[Actor, Credential] | N
     return None
 
 
-async def _serve(ws: WebSocket, svc: Services, auth: Auth) -> None:
+async def _serve(ws: WebSocket, send: Send, svc: Services, auth: Auth) -> None:
     settings, hub = svc.settings, svc.hub
     actor = auth.actor
-
-    async def send(data: bytes) -> None:
-        await ws.send_text(data.decode())
 
     async def close(code: int, reason: str) -> None:
         if ws.application_state != WebSocketState.DISCONNECTED and ws.client_state != WebSocketState.DISCONNECTED:

@@ -20,6 +20,7 @@ from chat.realtime.broker import Broker, MemoryBroker, RedisBroker
 from chat.realtime.connection import (
     CLOSE_DEACTIVATED,
     CLOSE_GOING_AWAY,
+    CLOSE_INTERNAL_ERROR,
     CLOSE_RESYNC,
     CLOSE_SLOW_CONSUMER,
     REASON_SLOW_CONSUMER,
@@ -95,7 +96,7 @@ async def test_every_socket_of_a_user_receives(hub: Hub, cast: dict[int, FakeSoc
     assert cast[BOB].event_ids() == second_tab.event_ids() == [1]
 
 
-async def test_an_event_is_serialised_once_and_the_same_bytes_reach_every_socket(
+async def test_an_event_is_serialised_once_and_the_same_message_reaches_every_socket(
     hub: Hub, cast: dict[int, FakeSocket], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[Event] = []
@@ -106,15 +107,47 @@ async def test_an_event_is_serialised_once_and_the_same_bytes_reach_every_socket
         return encode(event)
 
     monkeypatch.setattr(hub_module, "event_frame", counting)
+    tab = FakeSocket()  # alice's second tab: a recipient too
+    assert hub.attach(connection(tab), user_id=ALICE, role="admin", conversation_ids=convs_of(ALICE), as_of=0)
     event = make_event(9, data={"text": "Größe — ok"})
     await hub.publish([event])
     await settle()
 
     assert calls == [event]
-    frames = [cast[user].frames[0] for user in (ALICE, BOB, GUS)]
-    assert frames[0] is frames[1] is frames[2]
-    assert json.loads(frames[0]) == {"type": "event", "event": event.public()}
-    assert b" " not in frames[0].replace("Größe — ok".encode(), b"")  # compact
+    sockets = [cast[ALICE], cast[BOB], cast[GUS], tab]
+    messages = [socket.messages[0] for socket in sockets]
+    # one ASGI message object, built once, handed as it is to every socket's send
+    assert all(m is messages[0] for m in messages)
+    assert messages[0] == {"type": "websocket.send", "text": messages[0]["text"]}
+    text = messages[0]["text"]
+    assert isinstance(text, str)
+    assert json.loads(text) == {"type": "event", "event": event.public()}
+    assert " " not in text.replace("Größe — ok", "")  # compact
+    assert cast[CAROL].frames == [] and cast[MAYA].frames == []
+
+
+async def test_sockets_that_close_during_a_fan_out_do_not_disturb_the_others(
+    hub: Hub, cast: dict[int, FakeSocket]
+) -> None:
+    vanished = FakeSocket(fail=True)  # bob's second tab: the peer is gone, its send raises
+    assert hub.attach(connection(vanished), user_id=BOB, role="member", conversation_ids=convs_of(BOB), as_of=0)
+    full = FakeSocket(stuck=True)  # alice's second tab: reads nothing, closed (4008) by the second event
+    assert hub.attach(
+        connection(full, queue_size=1), user_id=ALICE, role="admin", conversation_ids=convs_of(ALICE), as_of=0
+    )
+    await settle()
+    closed = FakeSocket()  # gus's second tab closed just before
+    assert hub.attach(connection(closed), user_id=GUS, role="guest", conversation_ids=convs_of(GUS), as_of=0)
+    closed.conn.close_soon(1000)
+
+    await hub.publish([make_event(i) for i in (1, 2, 3)])  # never raises
+    await settle()
+
+    assert [cast[u].event_ids() for u in (ALICE, BOB, GUS)] == [[1, 2, 3]] * 3
+    assert vanished.closed_with == (CLOSE_INTERNAL_ERROR, "send failed")
+    assert full.closed_with == (CLOSE_SLOW_CONSUMER, REASON_SLOW_CONSUMER)
+    assert closed.closed_with == (1000, "") and closed.frames == []
+    assert [hub.connection_count(u) for u in (ALICE, BOB, GUS)] == [1, 1, 1]
 
 
 async def test_a_removed_member_gets_their_removal_and_nothing_after(hub: Hub, cast: dict[int, FakeSocket]) -> None:
