@@ -57,13 +57,21 @@ the ``4009`` would be lost with a dropped connection. The outage counts from whe
 notices it (at once when Redis closes the connection, within three pings if it goes silent).
 
 Presence: a user is online while they have at least one socket on any server
-process. ``{"type":"presence","user":7,"status":"online"|"offline"}`` goes to the
-connected users who share a conversation with them (not to the user), so a guest
-learns only about the people of their own conversations. Processes tell each
-other who is connected on every change and every ``presence_interval_s``; a
-process silent for three intervals is taken to be gone with all its users.
-Presence frames about one user go out at most once per ``presence_coalesce_s``
-(``chat.realtime.ephemeral``): a user flapping online/offline is not a storm.
+process. Their status goes to the connected users who share a conversation with
+them (not to the user), so a guest learns only about the people of their own
+conversations. Processes tell each other who is connected on every change and
+every ``presence_interval_s``; a process silent for three intervals is taken to
+be gone with all its users. Changes are not sent as they come: they are
+collected and flushed at most once per ``presence_coalesce_s``
+(``chat.realtime.ephemeral.PresenceBatch``), each connection getting one frame
+``{"type":"presence","users":[{"user":7,"status":"online"|"offline"}, …]}`` with
+every peer whose status changed. 500 members of a channel connecting at once
+cost each of them a frame a second, not one frame per member (125,000 frames);
+a user flapping online/offline is not a storm. A member who joins a
+conversation and its online members are introduced at the next flush the same
+way. Presence is best effort (``Connection.offer_if_room``); a frame that does
+not fit a busy socket is owed to it and sent at a later flush, with the statuses
+of that moment.
 """
 
 from __future__ import annotations
@@ -88,7 +96,7 @@ from chat.realtime.connection import (
     text_message,
 )
 from chat.realtime.credentials import REVOKING_KINDS, Credential, Revocations, ends, revocation_facts
-from chat.realtime.ephemeral import PresenceCoalescer
+from chat.realtime.ephemeral import PresenceBatch
 from chat.realtime.presence import Change, PresenceTable
 from chat.realtime.resumable import capped_frame
 from chat.realtime.routing import RoutingTable
@@ -109,9 +117,18 @@ def event_frame(event: Event) -> bytes:
     return encode({"type": "event", "event": event.public()})
 
 
-def presence_frame(user_id: int, online: bool) -> WireMessage:
-    frame = {"type": "presence", "user": user_id, "status": "online" if online else "offline"}
-    return text_message(encode(frame).decode())
+# '{"type":"presence","users":[': the frame is written around entries encoded once per flush
+_PRESENCE_OPEN = encode({"type": "presence", "users": []}).decode().removesuffix("]}")
+
+
+def presence_frame(statuses: Mapping[int, str]) -> str:
+    """One presence frame about several users, in user id order; ``statuses`` maps each user to
+    their entry's JSON text (:func:`presence_entry`), written once per flush, not per recipient."""
+    return _PRESENCE_OPEN + ",".join([statuses[u] for u in sorted(statuses)]) + "]}"
+
+
+def presence_entry(user_id: int, online: bool) -> str:
+    return f'{{"user":{user_id},"status":"{"online" if online else "offline"}"}}'
 
 
 class Hub:
@@ -141,7 +158,8 @@ class Hub:
         self._expiry: dict[Connection, asyncio.TimerHandle] = {}
         self._roles: dict[int, str] = {}
         self._online = PresenceTable()  # across processes
-        self._coalescer = PresenceCoalescer(presence_coalesce_s)
+        self._batch: PresenceBatch[Connection] = PresenceBatch(presence_coalesce_s)
+        self._flush: asyncio.TimerHandle | None = None  # the next presence flush, once one is due
         self._tasks: set[asyncio.Task[None]] = set()
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._subscribed = False
@@ -168,6 +186,8 @@ class Hub:
         for conn in conns:
             conn.close_soon(CLOSE_GOING_AWAY, "server shutting down")
         await asyncio.gather(*(conn.wait_closed() for conn in conns))
+        if self._flush is not None:
+            self._flush.cancel()
         if self._heartbeat_task is not None:
             self._heartbeat_task.cancel()
             await asyncio.wait({self._heartbeat_task})
@@ -242,6 +262,7 @@ class Hub:
             expiry.cancel()
         if user_id is None:
             return
+        self._batch.forget(conn)
         conns = self._conns.get(user_id)
         if conns is not None:
             conns.discard(conn)
@@ -380,8 +401,7 @@ class Hub:
                 conn.offer(message)  # a full queue closes that socket and detaches it; never waits
 
     def _fan_out_ephemeral(self, users: Iterable[int], message: WireMessage) -> None:
-        """Typing and presence are best effort: a busy socket skips them rather than being closed
-        (500 people connecting at once would otherwise flood each other's queues with presence)."""
+        """Typing is best effort: a busy socket skips it rather than being closed."""
         for user_id in users:
             for conn in list(self._conns.get(user_id, ())):
                 conn.offer_if_room(message)
@@ -417,40 +437,62 @@ class Hub:
             self._spawn(self.broker.publish(_envelope(header, b"")))
 
     def _tell(self, changes: list[Change]) -> None:
-        """Announce presence changes to the peers here, at most one frame per user per interval."""
-        loop = asyncio.get_running_loop()
-        for user_id, online in changes:
-            delay = self._coalescer.change(user_id, online, now=loop.time())
-            if delay == 0:
-                self._fan_out_ephemeral(self._peers_connected_here(user_id), presence_frame(user_id, online))
-            elif delay is not None:
-                loop.call_later(delay, self._tell_held, user_id)
-
-    def _tell_held(self, user_id: int) -> None:
-        online = self._coalescer.due(user_id, now=asyncio.get_running_loop().time())
-        if online is not None and not self._closing:
-            self._fan_out_ephemeral(self._peers_connected_here(user_id), presence_frame(user_id, online))
+        """Presence changes: told to the peers here at the next flush."""
+        for user_id, _online in changes:
+            self._batch.change(user_id)
+        self._flush_soon()
 
     def _introduce(self, added: set[int], members: set[int]) -> None:
-        """New members and the conversation's online members learn each other's presence
-        (repeating an ``online`` a client already knows is harmless)."""
+        """New members and the conversation's online members learn each other's presence at
+        the next flush (repeating an ``online`` a client already knows is harmless)."""
         if not self._presence:
             return
+        online = [m for m in members if self.is_online(m)]
         for user_id in added:
-            if user_id in self._conns:
-                for peer in sorted(members - {user_id}):
-                    if self.is_online(peer):
-                        self._fan_out_ephemeral([user_id], presence_frame(peer, True))
+            for conn in self._conns.get(user_id, ()):
+                self._batch.owe(conn, [m for m in online if m != user_id])
             if self.is_online(user_id):
-                peers = [m for m in members if m != user_id and m in self._conns]
-                self._fan_out_ephemeral(peers, presence_frame(user_id, True))
+                for peer in self._connected(members):
+                    if peer != user_id:
+                        for conn in self._conns[peer]:
+                            self._batch.owe(conn, (user_id,))
+        self._flush_soon()
 
-    def _peers_connected_here(self, user_id: int) -> list[int]:
-        peers: set[int] = set()
-        for conv in self._table.conversations_of(user_id):
-            peers.update(self._connected(self._table.members(conv)))
-        peers.discard(user_id)
-        return list(peers)
+    def _flush_soon(self) -> None:
+        if self._batch and self._flush is None and not self._closing:
+            loop = asyncio.get_running_loop()
+            self._flush = loop.call_later(self._batch.delay(now=loop.time()), self._flush_presence)
+
+    def _flush_presence(self) -> None:
+        """One presence frame to each connection with something to be told (module docstring)."""
+        if self._flush is not None:  # called before its time (tests): the timer is not needed
+            self._flush.cancel()
+            self._flush = None
+        if self._closing:
+            return
+        tell, owed = self._batch.take(self.is_online, now=asyncio.get_running_loop().time())
+        entries = {u: presence_entry(u, online) for u, online in tell.items()}
+        for user_id, about in self._table.sharing(tell, self._conns).items():
+            message: WireMessage | None = None  # the same for every socket of the user
+            for conn in self._conns[user_id]:
+                extra = owed.pop(conn, None)
+                if extra:
+                    self._offer_presence(conn, {u: entries[u] for u in about} | self._entries(extra))
+                else:
+                    message = message or text_message(presence_frame({u: entries[u] for u in about}))
+                    if not conn.offer_if_room(message):
+                        self._batch.owe(conn, about)
+        for conn, users in owed.items():
+            if conn in self._user_of:
+                self._offer_presence(conn, self._entries(users))
+        self._flush_soon()  # what did not fit, at the next interval
+
+    def _offer_presence(self, conn: Connection, entries: dict[int, str]) -> None:
+        if entries and not conn.offer_if_room(text_message(presence_frame(entries))):
+            self._batch.owe(conn, entries)
+
+    def _entries(self, users: Iterable[int]) -> dict[int, str]:
+        return {u: presence_entry(u, self.is_online(u)) for u in users}
 
     async def _heartbeat(self) -> None:
         """Tell the other processes who is connected here; forget processes gone silent."""
@@ -459,7 +501,6 @@ class Hub:
             try:
                 await self.broker.publish(_envelope({"k": "alive", "node": self.node, "users": list(self._conns)}, b""))
                 self._tell(self._online.expire(before=loop.time() - 3 * self._presence_interval, keep=self.node))
-                self._coalescer.prune(now=loop.time())
             except Exception:
                 log.exception("hub: presence heartbeat failed")
             await asyncio.sleep(self._presence_interval)

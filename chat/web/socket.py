@@ -55,6 +55,7 @@ from chat.errors import ChatError
 from chat.realtime.connection import CLOSE_CREDENTIAL_REVOKED
 from chat.realtime.credentials import Credential
 from chat.realtime.ephemeral import TypingThrottle
+from chat.realtime.hub import presence_entry, presence_frame
 from chat.realtime.resumable import ResumableConnection
 from chat.web import protocol
 from chat.web.auth import Auth, allowed_origins, authenticate, client_address
@@ -177,9 +178,9 @@ async def _serve(ws: WebSocket, send: Send, svc: Services, auth: Auth) -> None:
         if not attached:
             return
         conn.send_now(protocol.hello(_user_json(actor), as_of, settings.heartbeat_s))
-        peers = sorted(hub.online_peers(actor.id))
+        peers = hub.online_peers(actor.id)
         if peers:  # one snapshot frame: one frame per peer would fill the queue of a big team
-            conn.send_now({"type": "presence", "users": [{"user": u, "status": "online"} for u in peers]})
+            conn.send_now(presence_frame({u: presence_entry(u, True) for u in peers}))
         last = await replay(svc, conn, actor, as_of)
         conn.release(last)
         await _read_loop(ws, svc, conn, actor)

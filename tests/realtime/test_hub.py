@@ -284,7 +284,7 @@ async def test_typing_goes_to_the_other_members_and_is_not_an_event(hub: Hub, ca
 
 
 async def test_presence_goes_to_users_who_share_a_conversation() -> None:
-    hub = Hub(MemoryBroker(), presence_coalesce_s=0)  # who is told; coalescing: test_hub_credentials.py
+    hub = Hub(MemoryBroker(), presence_coalesce_s=0)  # who is told; coalescing: the tests below
     await hub.start()
     try:
         bob, carol = join(hub, BOB), join(hub, CAROL)
@@ -292,15 +292,70 @@ async def test_presence_goes_to_users_who_share_a_conversation() -> None:
         first = join(hub, ALICE)
         second = join(hub, ALICE)  # a second tab changes nothing
         await settle()
-        assert bob.of_type("presence") == [{"type": "presence", "user": ALICE, "status": "online"}]
+        assert bob.of_type("presence") == [{"type": "presence", "users": [{"user": ALICE, "status": "online"}]}]
         assert carol.frames == [] and first.frames == []  # carol shares nothing with alice
         assert hub.online_peers(BOB) == {ALICE} and hub.is_online(ALICE)
 
         for socket in (first, second):
             socket.conn.close_soon(1000)
             await settle()
-        assert [f["status"] for f in bob.of_type("presence")] == ["online", "offline"]
+        assert bob.presence() == [[(ALICE, "online")], [(ALICE, "offline")]]
         assert hub.online_peers(BOB) == set() and not hub.is_online(ALICE)
+    finally:
+        await hub.close()
+
+
+async def test_many_users_coming_online_reach_each_peer_in_few_frames() -> None:
+    """A hundred members of one channel connect at once: each gets a handful of frames that
+    together say everyone else is online, not a frame per member (quadratic: 9,900 frames)."""
+    team = list(range(100, 200))
+    hub = Hub(MemoryBroker(), presence_coalesce_s=3600)  # one flush at once, the next an hour away
+    await hub.start()
+    try:
+        hub.load_memberships({7: team}, as_of=0)
+        sockets: dict[int, FakeSocket] = {}
+        snapshots: dict[int, set[int]] = {}  # what the websocket layer sends after hello
+        for user in team:
+            sockets[user] = FakeSocket()
+            conn = connection(sockets[user], queue_size=256)
+            assert hub.attach(conn, user_id=user, role="member", conversation_ids={7}, as_of=0)
+            snapshots[user] = hub.online_peers(user)
+            if user == team[0]:
+                await settle()  # the first change is flushed at once (to nobody): the next is an hour away
+        await settle()
+        assert all(s.frames == [] for s in sockets.values())  # held: the interval is not over
+        hub._flush_presence()  # the interval ends (the timer's callback, called now)
+        await settle()
+        for user, socket in sockets.items():
+            assert len(socket.presence()) == 1  # one frame
+            known = {u: "online" for u in snapshots[user]} | socket.statuses()
+            assert known == {u: "online" for u in team if u != user}  # never about themselves
+        total = sum(len(s.frames) for s in sockets.values())
+        assert total == len(team)
+    finally:
+        await hub.close()
+
+
+async def test_a_flush_tells_each_peer_the_status_users_have_then() -> None:
+    hub = Hub(MemoryBroker(), presence_coalesce_s=3600)
+    await hub.start()
+    try:
+        bob = join(hub, BOB)
+        await settle()
+        alice, gus = join(hub, ALICE), join(hub, GUS)
+        await settle()
+        alice.conn.close_soon(1000)  # alice came and went: back where bob was last told
+        for _ in range(3):  # gus's second tab comes and goes: he stays online throughout
+            join(hub, GUS).conn.close_soon(1000)
+        await settle()
+        hub._flush_presence()
+        await settle()
+        assert bob.presence() == [[(GUS, "online")]]
+        gus.conn.close_soon(1000)
+        await settle()
+        hub._flush_presence()
+        await settle()
+        assert bob.presence() == [[(GUS, "online")], [(GUS, "offline")]]
     finally:
         await hub.close()
 
@@ -315,8 +370,10 @@ async def test_joining_a_conversation_introduces_online_members_to_each_other() 
         members = (*sorted(MEMBERSHIPS[1]), CAROL)
         await hub.publish([make_event(60, "member.joined", conversation=1, subject=CAROL, members=members)])
         await settle()
-        assert {"type": "presence", "user": ALICE, "status": "online"} in carol.of_type("presence")
-        assert alice.of_type("presence") == [{"type": "presence", "user": CAROL, "status": "online"}]
+        hub._flush_presence()  # if the interval since the last flush was not over yet
+        await settle()
+        assert carol.statuses() == {ALICE: "online"} and len(carol.presence()) == 1
+        assert alice.presence() == [[(CAROL, "online")]]
     finally:
         await hub.close()
 
@@ -446,7 +503,7 @@ async def test_two_processes_fan_out_each_others_events(two_processes: tuple[Hub
     first, second = two_processes
     alice = join(first, ALICE)
     bob, carol = join(second, BOB), join(second, CAROL)
-    await until(lambda: [f["user"] for f in alice.of_type("presence")] == [BOB], "bob's presence on the other process")
+    await until(lambda: alice.statuses() == {BOB: "online"}, "bob's presence on the other process")
 
     await first.publish([make_event(60), make_event(61, "member.removed", subject=BOB, members=(ALICE, GUS))])
     await until(lambda: bob.event_ids() == [60, 61], "bob's events")
