@@ -166,6 +166,7 @@ class Hub:
         self._closing = False
         self.horizon = 0  # newest event id delivered while the broker was connected
         self._outage = False  # an event was delivered without the broker since the last gap
+        self._events_received = 0  # event messages received, for nothing_since()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -271,6 +272,18 @@ class Hub:
                 del self._roles[user_id]
                 self._announce(user_id, online=False)
 
+    @property
+    def event_mark(self) -> int:
+        """A mark to take before reading a snapshot of the log (see :meth:`nothing_since`)."""
+        return self._events_received
+
+    def nothing_since(self, mark: int) -> bool:
+        """Whether no event reached this hub since ``mark``, and none can have been lost (the
+        broker is connected and was not out). Then a socket attached now, whose snapshot of the
+        log was read after ``mark``, needs no replay: an event its snapshot missed committed
+        after the read began and, published after its commit, reaches the socket live."""
+        return self._events_received == mark and self.broker.connected and not self._outage
+
     def current_role(self, conn: Connection) -> str | None:
         """The role ``conn``'s user has now, or None once the connection may act no more (its
         credential ended, the account was deactivated, or it is closing). The read loop asks
@@ -338,6 +351,7 @@ class Hub:
             log.warning("hub: unknown broker message %r", kind)
 
     def _on_event(self, header: dict[str, Any], frame: bytes) -> None:
+        self._events_received += 1
         event_id: int = header["id"]
         conv: int | None = header["conversation"]
         subject: int | None = header["subject"]

@@ -12,7 +12,10 @@ is refused before the socket is accepted. Then:
    credential closes the socket at attach or when it arrives (4001, 4003);
 2. ``hello`` with ``last_event_id = X``; the events committed between that
    read and the attach are replayed from the log, then live delivery is
-   released (anything already replayed is dropped), so nothing falls between;
+   released (anything already replayed is dropped), so nothing falls between.
+   When no event reached the hub since just before the read (the usual case),
+   there is nothing to replay and the log is not read again
+   (``Hub.nothing_since``);
 3. frames are read one at a time. Before each one the hub is asked, from
    memory, whether the socket may still act and with which role
    (``Hub.current_role``): a frame read after its credential ended is refused
@@ -156,6 +159,7 @@ async def _serve(ws: WebSocket, send: Send, svc: Services, auth: Auth) -> None:
 
     conn = ResumableConnection(send, close, queue_size=settings.ws_queue_size, label=f"user {actor.id}")
     async with conn:
+        mark = hub.event_mark
         async with svc.db.read() as session:
             # as_of first: an event that ends the credential after it is caught by the hub,
             # one before it by the check that follows
@@ -181,7 +185,9 @@ async def _serve(ws: WebSocket, send: Send, svc: Services, auth: Auth) -> None:
         peers = hub.online_peers(actor.id)
         if peers:  # one snapshot frame: one frame per peer would fill the queue of a big team
             conn.send_now(presence_frame({u: presence_entry(u, True) for u in peers}))
-        last = await replay(svc, conn, actor, as_of)
+        # the usual case: no event reached the hub since before the read, so none is held and
+        # none committed in between can be missed (Hub.nothing_since): no replay, no second read
+        last = as_of if hub.nothing_since(mark) else await replay(svc, conn, actor, as_of)
         conn.release(last)
         await _read_loop(ws, svc, conn, actor)
 

@@ -450,6 +450,24 @@ async def test_during_a_broker_outage_event_frames_hold_cursors_at_the_last_even
         await hub.close()
 
 
+async def test_nothing_since_a_mark_only_while_no_event_arrived_and_none_can_be_lost() -> None:
+    broker = GappyBroker()
+    hub = Hub(broker, presence=False)
+    await hub.start()
+    try:
+        mark = hub.event_mark
+        assert hub.nothing_since(mark)
+        await hub.send_ephemeral(1, {"type": "typing", "conversation": 1, "user": ALICE})  # not an event
+        assert hub.nothing_since(mark)
+        await hub.publish([make_event(10, conversation=2)])  # an event, even one nobody here may see
+        assert not hub.nothing_since(mark)
+        mark = hub.event_mark
+        broker.down = True  # other processes' events may be missing
+        assert not hub.nothing_since(mark)
+    finally:
+        await hub.close()
+
+
 async def test_closing_the_hub_closes_the_sockets_with_going_away(hub: Hub) -> None:
     socket = join(hub, ALICE)
     await hub.close()
