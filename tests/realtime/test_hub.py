@@ -498,7 +498,7 @@ async def two_processes() -> AsyncIterator[tuple[Hub, Hub]]:
     hubs = []
     for _ in range(2):
         broker: Broker = RedisBroker(REDIS_URL, channel=channel)
-        hub = Hub(broker)
+        hub = Hub(broker, presence_coalesce_s=0)  # each change flushed a loop turn after it: markers order them
         await hub.start()
         hub.load_memberships(MEMBERSHIPS, as_of=0)
         hubs.append(hub)
@@ -536,13 +536,13 @@ async def test_presence_spans_processes(two_processes: tuple[Hub, Hub]) -> None:
     first, second = two_processes
     bob = join(first, BOB)
     alice_here = join(second, ALICE)
-    await until(lambda: bob.of_type("presence") == [{"type": "presence", "user": ALICE, "status": "online"}], "online")
+    await until(lambda: bob.presence() == [[(ALICE, "online")]], "online")
     alice_there = join(first, ALICE)
     alice_here.conn.close_soon(1000)
     await settle()  # the hub has queued its announcement; an event published now arrives after it
     await second.publish([make_event(70)])
     await until(lambda: 70 in bob.event_ids(), "a marker event from the second process")
     # alice still has a tab on the first process: nothing was announced
-    assert [f["status"] for f in bob.of_type("presence")] == ["online"]
+    assert bob.presence() == [[(ALICE, "online")]]
     alice_there.conn.close_soon(1000)
-    await until(lambda: [f["status"] for f in bob.of_type("presence")] == ["online", "offline"], "offline")
+    await until(lambda: bob.presence() == [[(ALICE, "online")], [(ALICE, "offline")]], "offline")
