@@ -83,7 +83,15 @@ class Delivery:
             self._accept(event, cursor)
 
     def ephemeral(self, frame: Event) -> None:
-        self.queue.put_nowait((str(frame["type"]), frame))
+        kind = str(frame["type"])
+        users = frame.get("users")
+        if kind == "presence" and isinstance(users, list):
+            # one frame lists several users (the snapshot, or a second's changes): one call a user
+            for entry in users:
+                if isinstance(entry, dict):
+                    self.queue.put_nowait((kind, {"type": kind, **entry}))
+            return
+        self.queue.put_nowait((kind, frame))
 
     def resumed(self, last_event_id: int) -> None:
         buffered = {int(e["id"]): (e, cursor) for e, cursor in self._buffer or ()}

@@ -8,10 +8,18 @@ closes that socket alone with :data:`CLOSE_SLOW_CONSUMER` ("slow consumer,
 resume"): the client reconnects and resumes from the event log, the others
 never notice.
 
-``Connection`` knows nothing about Starlette: it wraps two coroutine functions,
-``send(data: bytes)`` and ``close(code, reason)``. The websocket layer passes
-e.g. ``send=lambda data: ws.send_text(data.decode())`` (text frames, what
-browsers expect for JSON) and ``close=lambda code, reason: ws.close(code, reason)``.
+What is queued is a :data:`WireMessage`: the ASGI message ``{"type":
+"websocket.send", "text": frame}`` (text frames, what browsers expect for
+JSON), built by :func:`text_message`. The hub builds **one** per event and
+queues that same object to every recipient, so fanning an event out to N
+sockets serialises nothing N times: the writer hands the message as it is to
+``send``. ``Connection`` knows nothing about Starlette: it wraps two coroutine
+functions, ``send(message)`` and ``close(code, reason)``; the websocket layer
+passes the ASGI ``send`` callable (``chat.web.socket``), tests pass a recorder.
+
+The writer drains everything queued per wake-up: a burst of frames costs one
+task switch, not one per frame. ``send`` is only called between the start and
+the close: every way of closing stops the writer before the close frame goes.
 
 Lifecycle::
 
@@ -38,7 +46,9 @@ from chat.validation import encode
 
 log = logging.getLogger(__name__)
 
-SendFn = Callable[[bytes], Awaitable[None]]
+# {"type": "websocket.send", "text": frame}: built once, shared by every recipient, never mutated
+WireMessage = dict[str, str]
+SendFn = Callable[[WireMessage], Awaitable[None]]
 CloseFn = Callable[[int, str], Awaitable[None]]
 CloseCallback = Callable[["Connection"], None]
 
@@ -54,6 +64,11 @@ CLOSE_SLOW_CONSUMER = 4008  # the client did not read fast enough; reconnect and
 CLOSE_RESYNC = 4009  # the server may have missed events (broker reconnected); reconnect and resume
 
 REASON_SLOW_CONSUMER = "slow consumer, resume"
+
+
+def text_message(frame: str) -> WireMessage:
+    """The ASGI message that sends ``frame`` (JSON text) as one websocket text frame."""
+    return {"type": "websocket.send", "text": frame}
 
 
 class Connection:
@@ -74,7 +89,7 @@ class Connection:
         self._close = close
         self._close_timeout = close_timeout
         self.label = label  # for logs: e.g. "user 7 from 10.0.0.3"
-        self._queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=queue_size)
+        self._queue: asyncio.Queue[WireMessage] = asyncio.Queue(maxsize=queue_size)
         self._writer: asyncio.Task[None] | None = None
         self._closer: asyncio.Task[None] | None = None
         self._callbacks: list[CloseCallback] = []
@@ -119,35 +134,36 @@ class Connection:
 
     # -- sending -----------------------------------------------------------------------------
 
-    def offer(self, data: bytes) -> bool:
-        """Queue ``data`` without waiting. False if the connection is (now) closed.
+    def offer(self, message: WireMessage) -> bool:
+        """Queue ``message`` (see :func:`text_message`) without waiting. False if the connection
+        is (now) closed.
 
         A full queue closes the connection with :data:`CLOSE_SLOW_CONSUMER`.
         """
         if self.closed:
             return False
         try:
-            self._queue.put_nowait(data)
+            self._queue.put_nowait(message)
         except asyncio.QueueFull:
             log.info("closing slow websocket %s (%d frames queued)", self.label, self._queue.qsize())
             self.close_soon(CLOSE_SLOW_CONSUMER, REASON_SLOW_CONSUMER)
             return False
         return True
 
-    def offer_if_room(self, data: bytes) -> bool:
+    def offer_if_room(self, message: WireMessage) -> bool:
         """Queue a best-effort frame (typing, presence) only while the queue is at most half
         full; otherwise drop it. Never closes the connection: such frames are never stored,
         so losing one costs nothing that matters, and events keep the room they need."""
         if self.closed or self._queue.qsize() * 2 >= self._queue.maxsize:
             return False
-        self._queue.put_nowait(data)
+        self._queue.put_nowait(message)
         return True
 
-    def send_now(self, frame: bytes | Mapping[str, Any]) -> bool:
+    def send_now(self, frame: str | bytes | Mapping[str, Any]) -> bool:
         """Queue a direct reply (ack, error, hello…) behind what is already queued, so
-        the client sees frames in the order the server produced them. Never waits;
-        same overflow rule as :meth:`offer`."""
-        return self.offer(frame if isinstance(frame, bytes) else encode(frame))
+        the client sees frames in the order the server produced them: a frame (a mapping,
+        encoded here) or its JSON text. Never waits; same overflow rule as :meth:`offer`."""
+        return self.offer(text_message(frame_text(frame)))
 
     # -- closing -----------------------------------------------------------------------------
 
@@ -210,14 +226,27 @@ class Connection:
             self._done.set()
 
     async def _write(self) -> None:
-        queue = self._queue
+        """Wait for a frame, then send everything queued without waiting again: ``send``
+        returns at once while the transport takes data, so a burst costs one wake-up."""
+        queue, send = self._queue, self._send
         while True:
-            data = await queue.get()
-            try:
-                await self._send(data)
-            except Exception as exc:
-                log.info("writing to websocket %s failed: %r", self.label, exc)
-                self.close_soon(CLOSE_INTERNAL_ERROR, "send failed")
-                return
-            finally:
-                queue.task_done()
+            message = await queue.get()
+            while True:
+                try:
+                    await send(message)
+                except Exception as exc:
+                    log.info("writing to websocket %s failed: %r", self.label, exc)
+                    self.close_soon(CLOSE_INTERNAL_ERROR, "send failed")
+                    return
+                finally:
+                    queue.task_done()
+                if queue.empty():
+                    break
+                message = queue.get_nowait()
+
+
+def frame_text(frame: str | bytes | Mapping[str, Any]) -> str:
+    """A frame's JSON text: a mapping is encoded (compact JSON), bytes decoded (UTF-8)."""
+    if isinstance(frame, str):
+        return frame
+    return (frame if isinstance(frame, bytes) else encode(frame)).decode()

@@ -7,15 +7,24 @@ client needs; sending every one lets a single client storm a whole team.
   conversation and topic within :data:`TYPING_INTERVAL_S` of the last one that
   went out is not fanned out. The client is still acked (the frame was valid;
   it has nothing to retry), so a client cannot tell, and need not care.
-* :class:`PresenceCoalescer` (one per hub): at most one presence frame per user
-  per :data:`PRESENCE_INTERVAL_S`. A change inside the interval is held; when
-  the interval ends the *latest* status goes out, and nothing at all if the
-  user flapped back to the status last announced. A user flapping online and
-  offline produces one frame a second at most, and the final state is always
-  told.
+* :class:`PresenceBatch` (one per hub): presence changes are collected and
+  flushed at most once per :data:`PRESENCE_INTERVAL_S`, each connection getting
+  **one** frame that lists every user it shares a conversation with whose status
+  changed (``{"type": "presence", "users": [...]}``). Each user appears with the
+  status they have at the flush, and not at all if they flapped back to what
+  their peers were last told. A flush after a quiet interval runs at once (a
+  lone change is told without delay); under a burst (hundreds of people
+  connecting at once) each connection gets one frame per interval instead of
+  one per person, and the final state is always told.
 """
 
 from __future__ import annotations
+
+import math
+from collections.abc import Callable, Hashable, Iterable
+from typing import Generic, TypeVar
+
+C = TypeVar("C", bound=Hashable)  # a connection, as the hub knows it
 
 TYPING_INTERVAL_S = 2.0
 PRESENCE_INTERVAL_S = 1.0
@@ -43,34 +52,48 @@ class TypingThrottle:
         self._last.pop((conversation, topic), None)
 
 
-class PresenceCoalescer:
+class PresenceBatch(Generic[C]):
+    """Presence changes waiting for the hub's next flush: which users to tell about, and to
+    which connections something is owed (an introduction, or a frame that did not fit)."""
+
     def __init__(self, interval_s: float | None = None) -> None:
-        self._interval = PRESENCE_INTERVAL_S if interval_s is None else interval_s
-        self._sent: dict[int, tuple[float, bool]] = {}  # user -> (when, status) of the last frame sent
-        self._held: dict[int, bool] = {}  # user -> newest status not sent yet
+        self.interval = PRESENCE_INTERVAL_S if interval_s is None else interval_s
+        self._changed: set[int] = set()  # users whose status changed since the last flush
+        self._told: set[int] = set()  # users the peers were last told are online
+        self._owed: dict[C, set[int]] = {}  # connection -> users to tell it about, whatever changed
+        self._last = -math.inf  # when the last flush ran
 
-    def change(self, user_id: int, online: bool, *, now: float) -> float | None:
-        """A user's status changed. Returns 0 to send it now, a delay after which to call
-        :meth:`due` for the user, or None if a call to :meth:`due` is already waiting."""
-        if user_id in self._held:
-            self._held[user_id] = online
-            return None
-        last = self._sent.get(user_id)
-        if last is None or now - last[0] >= self._interval:
-            self._sent[user_id] = (now, online)
-            return 0.0
-        self._held[user_id] = online
-        return last[0] + self._interval - now
+    def __bool__(self) -> bool:
+        return bool(self._changed or self._owed)
 
-    def due(self, user_id: int, *, now: float) -> bool | None:
-        """The interval of a held change has passed: the status to send, or None when the
-        user is back where the last frame said (or nothing is held)."""
-        online = self._held.pop(user_id, None)
-        if online is None or online == self._sent.get(user_id, (0.0, not online))[1]:
-            return None
-        self._sent[user_id] = (now, online)
-        return online
+    def change(self, user_id: int) -> None:
+        """The user's status changed (the status to tell is read at the flush)."""
+        self._changed.add(user_id)
 
-    def prune(self, *, now: float) -> None:
-        """Forget users whose last frame is older than the interval (they would be sent at once anyway)."""
-        self._sent = {u: s for u, s in self._sent.items() if u in self._held or now - s[0] < self._interval}
+    def owe(self, conn: C, users: Iterable[int]) -> None:
+        """Tell ``conn`` the status of ``users`` at the next flush, changed or not."""
+        self._owed.setdefault(conn, set()).update(users)
+
+    def forget(self, conn: C) -> None:
+        self._owed.pop(conn, None)
+
+    def delay(self, *, now: float) -> float:
+        """How long the next flush must wait: none if the last one is an interval old."""
+        return max(0.0, self._last + self.interval - now)
+
+    def take(self, is_online: Callable[[int], bool], *, now: float) -> tuple[dict[int, bool], dict[C, set[int]]]:
+        """Start a flush: the users whose status differs from what their peers were last told,
+        with the status they have now (a user who flapped back is left out), and what is owed."""
+        self._last = now
+        changed, self._changed = self._changed, set()
+        owed, self._owed = self._owed, {}
+        tell: dict[int, bool] = {}
+        for user_id in changed:
+            online = is_online(user_id)
+            if online != (user_id in self._told):
+                tell[user_id] = online
+                if online:
+                    self._told.add(user_id)
+                else:
+                    self._told.discard(user_id)
+        return tell, owed

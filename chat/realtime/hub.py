@@ -4,9 +4,11 @@
 is serialised **once** into its wire frame (``{"type":"event","event":{…}}``,
 compact JSON) and sent through the broker together with its routing facts. Every
 hub (this process's and, over Redis, the others') receives it, decides the
-recipients from its in-memory routing table and ``put_nowait``s the *same bytes
-object* into each recipient connection's bounded queue. Nothing here waits for
-a socket or asks the database.
+recipients from its in-memory routing table, decodes the frame to ``str`` once,
+builds one ASGI send message around it (``chat.realtime.connection.text_message``)
+and ``put_nowait``s that *same object* into each recipient connection's bounded
+queue; each connection's writer hands it as it is to the ASGI ``send``. Nothing
+here waits for a socket or asks the database.
 
 Recipients, by ``event.audience``:
 
@@ -55,13 +57,21 @@ the ``4009`` would be lost with a dropped connection. The outage counts from whe
 notices it (at once when Redis closes the connection, within three pings if it goes silent).
 
 Presence: a user is online while they have at least one socket on any server
-process. ``{"type":"presence","user":7,"status":"online"|"offline"}`` goes to the
-connected users who share a conversation with them (not to the user), so a guest
-learns only about the people of their own conversations. Processes tell each
-other who is connected on every change and every ``presence_interval_s``; a
-process silent for three intervals is taken to be gone with all its users.
-Presence frames about one user go out at most once per ``presence_coalesce_s``
-(``chat.realtime.ephemeral``): a user flapping online/offline is not a storm.
+process. Their status goes to the connected users who share a conversation with
+them (not to the user), so a guest learns only about the people of their own
+conversations. Processes tell each other who is connected on every change and
+every ``presence_interval_s``; a process silent for three intervals is taken to
+be gone with all its users. Changes are not sent as they come: they are
+collected and flushed at most once per ``presence_coalesce_s``
+(``chat.realtime.ephemeral.PresenceBatch``), each connection getting one frame
+``{"type":"presence","users":[{"user":7,"status":"online"|"offline"}, …]}`` with
+every peer whose status changed. 500 members of a channel connecting at once
+cost each of them a frame a second, not one frame per member (125,000 frames);
+a user flapping online/offline is not a storm. A member who joins a
+conversation and its online members are introduced at the next flush the same
+way. Presence is best effort (``Connection.offer_if_room``); a frame that does
+not fit a busy socket is owed to it and sent at a later flush, with the statuses
+of that moment.
 """
 
 from __future__ import annotations
@@ -82,9 +92,11 @@ from chat.realtime.connection import (
     CLOSE_GOING_AWAY,
     CLOSE_RESYNC,
     Connection,
+    WireMessage,
+    text_message,
 )
 from chat.realtime.credentials import REVOKING_KINDS, Credential, Revocations, ends, revocation_facts
-from chat.realtime.ephemeral import PresenceCoalescer
+from chat.realtime.ephemeral import PresenceBatch
 from chat.realtime.presence import Change, PresenceTable
 from chat.realtime.resumable import capped_frame
 from chat.realtime.routing import RoutingTable
@@ -105,8 +117,18 @@ def event_frame(event: Event) -> bytes:
     return encode({"type": "event", "event": event.public()})
 
 
-def presence_frame(user_id: int, online: bool) -> bytes:
-    return encode({"type": "presence", "user": user_id, "status": "online" if online else "offline"})
+# '{"type":"presence","users":[': the frame is written around entries encoded once per flush
+_PRESENCE_OPEN = encode({"type": "presence", "users": []}).decode().removesuffix("]}")
+
+
+def presence_frame(statuses: Mapping[int, str]) -> str:
+    """One presence frame about several users, in user id order; ``statuses`` maps each user to
+    their entry's JSON text (:func:`presence_entry`), written once per flush, not per recipient."""
+    return _PRESENCE_OPEN + ",".join([statuses[u] for u in sorted(statuses)]) + "]}"
+
+
+def presence_entry(user_id: int, online: bool) -> str:
+    return f'{{"user":{user_id},"status":"{"online" if online else "offline"}"}}'
 
 
 class Hub:
@@ -136,13 +158,15 @@ class Hub:
         self._expiry: dict[Connection, asyncio.TimerHandle] = {}
         self._roles: dict[int, str] = {}
         self._online = PresenceTable()  # across processes
-        self._coalescer = PresenceCoalescer(presence_coalesce_s)
+        self._batch: PresenceBatch[Connection] = PresenceBatch(presence_coalesce_s)
+        self._flush: asyncio.TimerHandle | None = None  # the next presence flush, once one is due
         self._tasks: set[asyncio.Task[None]] = set()
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._subscribed = False
         self._closing = False
         self.horizon = 0  # newest event id delivered while the broker was connected
         self._outage = False  # an event was delivered without the broker since the last gap
+        self._events_received = 0  # event messages received, for nothing_since()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -163,6 +187,8 @@ class Hub:
         for conn in conns:
             conn.close_soon(CLOSE_GOING_AWAY, "server shutting down")
         await asyncio.gather(*(conn.wait_closed() for conn in conns))
+        if self._flush is not None:
+            self._flush.cancel()
         if self._heartbeat_task is not None:
             self._heartbeat_task.cancel()
             await asyncio.wait({self._heartbeat_task})
@@ -237,6 +263,7 @@ class Hub:
             expiry.cancel()
         if user_id is None:
             return
+        self._batch.forget(conn)
         conns = self._conns.get(user_id)
         if conns is not None:
             conns.discard(conn)
@@ -244,6 +271,18 @@ class Hub:
                 del self._conns[user_id]
                 del self._roles[user_id]
                 self._announce(user_id, online=False)
+
+    @property
+    def event_mark(self) -> int:
+        """A mark to take before reading a snapshot of the log (see :meth:`nothing_since`)."""
+        return self._events_received
+
+    def nothing_since(self, mark: int) -> bool:
+        """Whether no event reached this hub since ``mark``, and none can have been lost (the
+        broker is connected and was not out). Then a socket attached now, whose snapshot of the
+        log was read after ``mark``, needs no replay: an event its snapshot missed committed
+        after the read began and, published after its commit, reaches the socket live."""
+        return self._events_received == mark and self.broker.connected and not self._outage
 
     def current_role(self, conn: Connection) -> str | None:
         """The role ``conn``'s user has now, or None once the connection may act no more (its
@@ -300,7 +339,8 @@ class Hub:
             self._on_event(header, frame)
         elif kind == "ephemeral":
             members = self._table.members(header["conversation"])
-            self._fan_out_ephemeral([u for u in self._connected(members) if u != header["except"]], frame)
+            recipients = [u for u in self._connected(members) if u != header["except"]]
+            self._fan_out_ephemeral(recipients, text_message(frame.decode()))
         elif kind == "presence":
             now = asyncio.get_running_loop().time()
             self._tell(self._online.mark(header["node"], header["user"], header["online"], now=now))
@@ -311,6 +351,7 @@ class Hub:
             log.warning("hub: unknown broker message %r", kind)
 
     def _on_event(self, header: dict[str, Any], frame: bytes) -> None:
+        self._events_received += 1
         event_id: int = header["id"]
         conv: int | None = header["conversation"]
         subject: int | None = header["subject"]
@@ -335,11 +376,12 @@ class Hub:
             recipients.extend(u for u in extra if u in self._conns)
         if not self._outage and not self.broker.connected:
             self._outage = True  # events of other processes may be missing from here on
+        text = frame.decode()  # once per event: every recipient is handed the same message
         if self._outage:
-            frame = capped_frame(frame, self.horizon)
+            text = capped_frame(text, self.horizon)
         else:
             self.horizon = max(self.horizon, event_id)
-        self._fan_out(recipients, frame)
+        self._fan_out(recipients, text_message(text))
         if header["kind"] == "user.deactivated" and subject is not None:
             self._deactivated[subject] = max(event_id, self._deactivated.get(subject, 0))
             for conn in list(self._conns.get(subject, ())):
@@ -367,17 +409,16 @@ class Hub:
         log.warning("hub: unknown audience %r", audience)
         return []
 
-    def _fan_out(self, users: Iterable[int], frame: bytes) -> None:
+    def _fan_out(self, users: Iterable[int], message: WireMessage) -> None:
         for user_id in users:
             for conn in list(self._conns.get(user_id, ())):
-                conn.offer(frame)  # a full queue closes that socket and detaches it; never waits
+                conn.offer(message)  # a full queue closes that socket and detaches it; never waits
 
-    def _fan_out_ephemeral(self, users: Iterable[int], frame: bytes) -> None:
-        """Typing and presence are best effort: a busy socket skips them rather than being closed
-        (500 people connecting at once would otherwise flood each other's queues with presence)."""
+    def _fan_out_ephemeral(self, users: Iterable[int], message: WireMessage) -> None:
+        """Typing is best effort: a busy socket skips it rather than being closed."""
         for user_id in users:
             for conn in list(self._conns.get(user_id, ())):
-                conn.offer_if_room(frame)
+                conn.offer_if_room(message)
 
     def _connected(self, users: set[int] | frozenset[int]) -> list[int]:
         if len(users) <= len(self._conns):
@@ -410,40 +451,62 @@ class Hub:
             self._spawn(self.broker.publish(_envelope(header, b"")))
 
     def _tell(self, changes: list[Change]) -> None:
-        """Announce presence changes to the peers here, at most one frame per user per interval."""
-        loop = asyncio.get_running_loop()
-        for user_id, online in changes:
-            delay = self._coalescer.change(user_id, online, now=loop.time())
-            if delay == 0:
-                self._fan_out_ephemeral(self._peers_connected_here(user_id), presence_frame(user_id, online))
-            elif delay is not None:
-                loop.call_later(delay, self._tell_held, user_id)
-
-    def _tell_held(self, user_id: int) -> None:
-        online = self._coalescer.due(user_id, now=asyncio.get_running_loop().time())
-        if online is not None and not self._closing:
-            self._fan_out_ephemeral(self._peers_connected_here(user_id), presence_frame(user_id, online))
+        """Presence changes: told to the peers here at the next flush."""
+        for user_id, _online in changes:
+            self._batch.change(user_id)
+        self._flush_soon()
 
     def _introduce(self, added: set[int], members: set[int]) -> None:
-        """New members and the conversation's online members learn each other's presence
-        (repeating an ``online`` a client already knows is harmless)."""
+        """New members and the conversation's online members learn each other's presence at
+        the next flush (repeating an ``online`` a client already knows is harmless)."""
         if not self._presence:
             return
+        online = [m for m in members if self.is_online(m)]
         for user_id in added:
-            if user_id in self._conns:
-                for peer in sorted(members - {user_id}):
-                    if self.is_online(peer):
-                        self._fan_out_ephemeral([user_id], presence_frame(peer, True))
+            for conn in self._conns.get(user_id, ()):
+                self._batch.owe(conn, [m for m in online if m != user_id])
             if self.is_online(user_id):
-                peers = [m for m in members if m != user_id and m in self._conns]
-                self._fan_out_ephemeral(peers, presence_frame(user_id, True))
+                for peer in self._connected(members):
+                    if peer != user_id:
+                        for conn in self._conns[peer]:
+                            self._batch.owe(conn, (user_id,))
+        self._flush_soon()
 
-    def _peers_connected_here(self, user_id: int) -> list[int]:
-        peers: set[int] = set()
-        for conv in self._table.conversations_of(user_id):
-            peers.update(self._connected(self._table.members(conv)))
-        peers.discard(user_id)
-        return list(peers)
+    def _flush_soon(self) -> None:
+        if self._batch and self._flush is None and not self._closing:
+            loop = asyncio.get_running_loop()
+            self._flush = loop.call_later(self._batch.delay(now=loop.time()), self._flush_presence)
+
+    def _flush_presence(self) -> None:
+        """One presence frame to each connection with something to be told (module docstring)."""
+        if self._flush is not None:  # called before its time (tests): the timer is not needed
+            self._flush.cancel()
+            self._flush = None
+        if self._closing:
+            return
+        tell, owed = self._batch.take(self.is_online, now=asyncio.get_running_loop().time())
+        entries = {u: presence_entry(u, online) for u, online in tell.items()}
+        for user_id, about in self._table.sharing(tell, self._conns).items():
+            message: WireMessage | None = None  # the same for every socket of the user
+            for conn in self._conns[user_id]:
+                extra = owed.pop(conn, None)
+                if extra:
+                    self._offer_presence(conn, {u: entries[u] for u in about} | self._entries(extra))
+                else:
+                    message = message or text_message(presence_frame({u: entries[u] for u in about}))
+                    if not conn.offer_if_room(message):
+                        self._batch.owe(conn, about)
+        for conn, users in owed.items():
+            if conn in self._user_of:
+                self._offer_presence(conn, self._entries(users))
+        self._flush_soon()  # what did not fit, at the next interval
+
+    def _offer_presence(self, conn: Connection, entries: dict[int, str]) -> None:
+        if entries and not conn.offer_if_room(text_message(presence_frame(entries))):
+            self._batch.owe(conn, entries)
+
+    def _entries(self, users: Iterable[int]) -> dict[int, str]:
+        return {u: presence_entry(u, self.is_online(u)) for u in users}
 
     async def _heartbeat(self) -> None:
         """Tell the other processes who is connected here; forget processes gone silent."""
@@ -452,7 +515,6 @@ class Hub:
             try:
                 await self.broker.publish(_envelope({"k": "alive", "node": self.node, "users": list(self._conns)}, b""))
                 self._tell(self._online.expire(before=loop.time() - 3 * self._presence_interval, keep=self.node))
-                self._coalescer.prune(now=loop.time())
             except Exception:
                 log.exception("hub: presence heartbeat failed")
             await asyncio.sleep(self._presence_interval)

@@ -19,28 +19,34 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from chat.realtime.connection import CLOSE_SLOW_CONSUMER, REASON_SLOW_CONSUMER, Connection
-from chat.validation import encode
+from chat.realtime.connection import (
+    CLOSE_SLOW_CONSUMER,
+    REASON_SLOW_CONSUMER,
+    Connection,
+    WireMessage,
+    frame_text,
+    text_message,
+)
 
 # Event frames start with the event's id (see chat.realtime.hub.event_frame and Event.public).
-_EVENT_ID = re.compile(rb'^\{"type":"event","event":\{"id":(\d+)')
+_EVENT_ID = re.compile(r'^\{"type":"event","event":\{"id":(\d+)')
 
 
-def event_id_of(frame: bytes) -> int | None:
+def event_id_of(frame: str) -> int | None:
     match = _EVENT_ID.match(frame)
     return int(match.group(1)) if match else None
 
 
-def capped_frame(frame: bytes, cursor: int) -> bytes:
+def capped_frame(frame: str, cursor: int) -> str:
     """An event frame that tells the client to keep ``cursor``, not the event's id, as its cursor
     (``chat.realtime.hub``: during a broker outage). The event stays first, for :func:`event_id_of`."""
-    return frame[:-1] + b',"cursor":' + str(cursor).encode() + b"}"
+    return f'{frame[:-1]},"cursor":{cursor}}}'
 
 
 class ResumableConnection(Connection):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._held: list[bytes] | None = None
+        self._held: list[WireMessage] | None = None
         self.queue_size = int(kwargs.get("queue_size", 256))
         self._hold_limit = self.queue_size
 
@@ -52,26 +58,26 @@ class ResumableConnection(Connection):
     def release(self, upto: int) -> None:
         """Resume live delivery; buffered events with ``id <= upto`` were replayed already."""
         held, self._held = self._held, None
-        for frame in held or ():
-            event_id = event_id_of(frame)
+        for message in held or ():
+            event_id = event_id_of(message["text"])
             if event_id is not None and event_id <= upto:
                 continue
-            if not super().offer(frame):
+            if not super().offer(message):
                 return
 
-    def offer(self, data: bytes) -> bool:
+    def offer(self, message: WireMessage) -> bool:
         if self._held is None:
-            return super().offer(data)
+            return super().offer(message)
         if self.closed:
             return False
         if len(self._held) >= self._hold_limit:
             self.close_soon(CLOSE_SLOW_CONSUMER, REASON_SLOW_CONSUMER)
             return False
-        self._held.append(data)
+        self._held.append(message)
         return True
 
-    def send_now(self, frame: bytes | Mapping[str, Any]) -> bool:
-        return super().offer(frame if isinstance(frame, bytes) else encode(frame))
+    def send_now(self, frame: str | bytes | Mapping[str, Any]) -> bool:
+        return super().offer(text_message(frame_text(frame)))
 
     def is_full(self) -> bool:
         return self.pending >= self.queue_size

@@ -9,7 +9,7 @@ event arriving late from another process never undoes a newer one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 
 _NONE: frozenset[int] = frozenset()
 
@@ -26,6 +26,23 @@ class RoutingTable:
 
     def conversations_of(self, user_id: int) -> set[int] | frozenset[int]:
         return self._convs_of.get(user_id, _NONE)
+
+    def sharing(self, users: Iterable[int], among: Container[int]) -> dict[int, set[int]]:
+        """Who of ``among`` shares a conversation with any of ``users``, and with which of them
+        (never themselves): one pass over the conversations of ``users``, one set update per
+        conversation and member, however many users changed at once."""
+        by_conv: dict[int, list[int]] = {}
+        for user_id in users:
+            for conv in self._convs_of.get(user_id, _NONE):
+                by_conv.setdefault(conv, []).append(user_id)
+        shared: dict[int, set[int]] = {}
+        for conv, users_there in by_conv.items():
+            for member in self._members.get(conv, _NONE):
+                if member in among:
+                    shared.setdefault(member, set()).update(users_there)
+        for member, about in shared.items():
+            about.discard(member)
+        return {member: about for member, about in shared.items() if about}
 
     def load(self, memberships: Mapping[int, Iterable[int]], *, as_of: int) -> None:
         """The whole table from one snapshot (conversations missing from it have no members)."""

@@ -12,7 +12,10 @@ is refused before the socket is accepted. Then:
    credential closes the socket at attach or when it arrives (4001, 4003);
 2. ``hello`` with ``last_event_id = X``; the events committed between that
    read and the attach are replayed from the log, then live delivery is
-   released (anything already replayed is dropped), so nothing falls between;
+   released (anything already replayed is dropped), so nothing falls between.
+   When no event reached the hub since just before the read (the usual case),
+   there is nothing to replay and the log is not read again
+   (``Hub.nothing_since``);
 3. frames are read one at a time. Before each one the hub is asked, from
    memory, whether the socket may still act and with which role
    (``Hub.current_role``): a frame read after its credential ended is refused
@@ -42,7 +45,7 @@ from datetime import UTC
 from typing import Any, cast
 
 from starlette.responses import JSONResponse
-from starlette.types import Message
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 
 from chat.accounts.credentials import session_tag
@@ -55,6 +58,7 @@ from chat.errors import ChatError
 from chat.realtime.connection import CLOSE_CREDENTIAL_REVOKED
 from chat.realtime.credentials import Credential
 from chat.realtime.ephemeral import TypingThrottle
+from chat.realtime.hub import presence_entry, presence_frame
 from chat.realtime.resumable import ResumableConnection
 from chat.web import protocol
 from chat.web.auth import Auth, allowed_origins, authenticate, client_address
@@ -69,7 +73,23 @@ async def _deny(ws: WebSocket, status: int, code: str, message: str) -> None:
     await ws.send_denial_response(JSONResponse(error_body(code, message), status_code=status))
 
 
-async def websocket_endpoint(ws: WebSocket) -> None:
+class _Endpoint:
+    """The route's ASGI app (an object, so Starlette hands it ``send`` itself): a
+    :class:`WebSocket` for the handshake, the read loop and the close, and the ASGI ``send``
+    callable for the connection's writer, which hands it each prebuilt message as it is,
+    skipping ``WebSocket.send_text`` and its state checks per frame. That is enough: the
+    writer starts after ``accept`` and every way of closing stops it before the close frame
+    (``chat.realtime.connection``); a client that vanished makes ``send`` raise, which closes
+    that connection alone."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await _handshake(WebSocket(scope, receive=receive, send=send), send)
+
+
+websocket_endpoint = _Endpoint()
+
+
+async def _handshake(ws: WebSocket, send: Send) -> None:
     svc = services(ws)
     settings = svc.settings
     origin = ws.headers.get("origin")
@@ -95,7 +115,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     _count(per_address, address, +1)
     try:
         await ws.accept()
-        await _serve(ws, svc, auth)
+        await _serve(ws, send, svc, auth)
     finally:
         _count(per_user, actor.id, -1)
         _count(per_address, address, -1)
@@ -129,12 +149,9 @@ async def _check_again(session: Any, auth: Auth) -> tuple[Actor, Credential] | N
     return None
 
 
-async def _serve(ws: WebSocket, svc: Services, auth: Auth) -> None:
+async def _serve(ws: WebSocket, send: Send, svc: Services, auth: Auth) -> None:
     settings, hub = svc.settings, svc.hub
     actor = auth.actor
-
-    async def send(data: bytes) -> None:
-        await ws.send_text(data.decode())
 
     async def close(code: int, reason: str) -> None:
         if ws.application_state != WebSocketState.DISCONNECTED and ws.client_state != WebSocketState.DISCONNECTED:
@@ -142,6 +159,7 @@ async def _serve(ws: WebSocket, svc: Services, auth: Auth) -> None:
 
     conn = ResumableConnection(send, close, queue_size=settings.ws_queue_size, label=f"user {actor.id}")
     async with conn:
+        mark = hub.event_mark
         async with svc.db.read() as session:
             # as_of first: an event that ends the credential after it is caught by the hub,
             # one before it by the check that follows
@@ -164,10 +182,12 @@ async def _serve(ws: WebSocket, svc: Services, auth: Auth) -> None:
         if not attached:
             return
         conn.send_now(protocol.hello(_user_json(actor), as_of, settings.heartbeat_s))
-        peers = sorted(hub.online_peers(actor.id))
+        peers = hub.online_peers(actor.id)
         if peers:  # one snapshot frame: one frame per peer would fill the queue of a big team
-            conn.send_now({"type": "presence", "users": [{"user": u, "status": "online"} for u in peers]})
-        last = await replay(svc, conn, actor, as_of)
+            conn.send_now(presence_frame({u: presence_entry(u, True) for u in peers}))
+        # the usual case: no event reached the hub since before the read, so none is held and
+        # none committed in between can be missed (Hub.nothing_since): no replay, no second read
+        last = as_of if hub.nothing_since(mark) else await replay(svc, conn, actor, as_of)
         conn.release(last)
         await _read_loop(ws, svc, conn, actor)
 

@@ -130,6 +130,19 @@ def test_a_cursor_ahead_of_the_server_follows_the_server() -> None:
     assert queued(delivery) == [21]
 
 
+def test_a_presence_frame_about_several_users_reaches_handlers_as_one_frame_a_user() -> None:
+    delivery = Delivery(None)
+    users = [{"user": 8, "status": "online"}, {"user": 12, "status": "offline"}]
+    delivery.ephemeral({"type": "presence", "users": users})
+    delivery.ephemeral({"type": "typing", "conversation": 4, "topic": None, "user": 8})
+    items = [delivery.queue.get_nowait() for _ in range(delivery.queue.qsize())]
+    assert items == [
+        ("presence", {"type": "presence", "user": 8, "status": "online"}),
+        ("presence", {"type": "presence", "user": 12, "status": "offline"}),
+        ("typing", {"type": "typing", "conversation": 4, "topic": None, "user": 8}),
+    ]
+
+
 def test_file_cursor_store_round_trips_atomically(tmp_path: Path) -> None:
     store = FileCursorStore(tmp_path / "bot.cursor")
     assert store.load() is None

@@ -73,6 +73,27 @@ async def test_an_error_frame_raises_bot_error_and_stores_nothing(live: Live, db
         assert [m["body"] for m in await history(robot, conv)] == ["first"]
 
 
+async def test_presence_reaches_a_handler_one_user_at_a_time(live: Live, db: Database, cast: Cast) -> None:
+    await channel(db, cast, "robot", "bob", "carol")
+    seen: list[tuple[int, str]] = []
+    told = asyncio.Event()
+    async with await bot_for(live, cast, "bob") as bob:
+
+        @bob.on("presence")
+        async def on_presence(frame: Event) -> None:
+            seen.append((frame["user"], frame["status"]))
+            if {cast.robot.id, cast.carol.id} <= {user for user, _ in seen}:
+                told.set()
+
+        runner = asyncio.create_task(bob.run())
+        async with await bot_for(live, cast, "robot"), await bot_for(live, cast, "carol"):
+            # both come online within the presence interval: one frame, two handler calls
+            await asyncio.wait_for(told.wait(), 10)
+        await bob.close()
+        await runner
+    assert {(cast.robot.id, "online"), (cast.carol.id, "online")} <= set(seen)
+
+
 async def test_a_bad_token_is_refused_when_connecting(live: Live) -> None:
     with pytest.raises(BotError) as refused:
         await Bot(live.base_url, "salon_not_a_token").start()

@@ -9,7 +9,7 @@ from typing import Any
 
 from chat.domain.events import Audience, Event
 from chat.realtime.broker import MemoryBroker, OnGap, OnMessage
-from chat.realtime.connection import Connection
+from chat.realtime.connection import Connection, WireMessage
 
 WHEN = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
 
@@ -24,17 +24,23 @@ class FakeSocket:
     conn: Connection  # set by connection()
 
     def __init__(self, *, stuck: bool = False, fail: bool = False) -> None:
-        self.frames: list[bytes] = []
+        self.messages: list[WireMessage] = []  # the ASGI messages as handed over (objects, not copies)
         self.closed_with: tuple[int, str] | None = None
         self.stuck = stuck
         self.fail = fail
 
-    async def send(self, data: bytes) -> None:
+    async def send(self, message: WireMessage) -> None:
         if self.fail:
             raise ConnectionResetError("peer vanished")
         if self.stuck:
             await asyncio.Event().wait()
-        self.frames.append(data)
+        self.messages.append(message)
+
+    @property
+    def frames(self) -> list[str]:
+        """The text of every frame sent, in order."""
+        assert all(m["type"] == "websocket.send" for m in self.messages)
+        return [m["text"] for m in self.messages]
 
     async def close(self, code: int, reason: str) -> None:
         self.closed_with = (code, reason)
@@ -47,6 +53,14 @@ class FakeSocket:
 
     def of_type(self, kind: str) -> list[dict[str, Any]]:
         return [f for f in self.decoded() if f["type"] == kind]
+
+    def presence(self) -> list[list[tuple[int, str]]]:
+        """Each presence frame as its (user, status) pairs."""
+        return [[(u["user"], u["status"]) for u in f["users"]] for f in self.of_type("presence")]
+
+    def statuses(self) -> dict[int, str]:
+        """What the presence frames say in the end: user -> status."""
+        return {user: status for frame in self.presence() for user, status in frame}
 
 
 def connection(socket: FakeSocket, *, queue_size: int = 64, close_timeout: float = 5.0) -> Connection:

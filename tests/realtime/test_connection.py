@@ -12,6 +12,7 @@ from chat.realtime.connection import (
     CLOSE_SLOW_CONSUMER,
     REASON_SLOW_CONSUMER,
     Connection,
+    text_message,
 )
 from tests.realtime.fakes import FakeSocket, connection, settle
 
@@ -20,24 +21,39 @@ async def test_frames_reach_the_socket_in_the_order_offered() -> None:
     socket = FakeSocket()
     conn = connection(socket)
     for n in range(5):
-        assert conn.offer(b'{"n":%d}' % n)
+        assert conn.offer(text_message(f'{{"n":{n}}}'))
     await settle()
-    assert socket.frames == [b'{"n":%d}' % n for n in range(5)]
+    assert socket.frames == [f'{{"n":{n}}}' for n in range(5)]
     assert conn.pending == 0
 
 
 async def test_send_now_encodes_compact_json_and_keeps_order_with_offers() -> None:
     socket = FakeSocket()
     conn = connection(socket)
-    conn.offer(b'{"type":"event"}')
+    conn.offer(text_message('{"type":"event"}'))
     assert conn.send_now({"type": "ack", "id": "c7", "text": "héllo"})
-    conn.send_now(b'{"type":"pong"}')
+    conn.send_now(b'{"type":"pong"}')  # JSON text as bytes (a replayed event frame) or str
+    conn.send_now('{"type":"pong","n":2}')
     await settle()
     assert socket.frames == [
-        b'{"type":"event"}',
-        '{"type":"ack","id":"c7","text":"héllo"}'.encode(),
-        b'{"type":"pong"}',
+        '{"type":"event"}',
+        '{"type":"ack","id":"c7","text":"héllo"}',
+        '{"type":"pong"}',
+        '{"type":"pong","n":2}',
     ]
+    assert all(m["type"] == "websocket.send" for m in socket.messages)
+
+
+async def test_the_writer_sends_everything_queued_in_one_wake_up() -> None:
+    socket = FakeSocket()
+    conn = connection(socket)
+    await settle()  # the writer waits on the empty queue
+    messages = [text_message(f"{n}") for n in range(5)]
+    for message in messages:
+        conn.offer(message)
+    await asyncio.sleep(0)  # one turn of the loop: the writer wakes once and takes all five
+    assert socket.messages == messages and all(a is b for a, b in zip(socket.messages, messages, strict=True))
+    assert conn.pending == 0
 
 
 async def test_a_full_queue_closes_with_4008_without_waiting() -> None:
@@ -47,7 +63,7 @@ async def test_a_full_queue_closes_with_4008_without_waiting() -> None:
     conn.add_close_callback(closed.append)
     await settle()  # the writer takes nothing yet: the queue is empty
 
-    accepted = [conn.offer(b"x%d" % n) for n in range(6)]
+    accepted = [conn.offer(text_message(f"x{n}")) for n in range(6)]
 
     # The caller never yields, so three frames fill the queue and the fourth overflows.
     assert accepted == [True, True, True, False, False, False]
@@ -64,30 +80,30 @@ async def test_a_failing_send_closes_the_connection() -> None:
     conn = connection(socket)
     closed: list[Connection] = []
     conn.add_close_callback(closed.append)
-    conn.offer(b"x")
+    conn.offer(text_message("x"))
     await asyncio.wait_for(conn.wait_closed(), timeout=5)
     assert closed == [conn]
     assert conn.close_code == CLOSE_INTERNAL_ERROR
     assert socket.closed_with == (CLOSE_INTERNAL_ERROR, "send failed")
-    assert not conn.offer(b"y")
+    assert not conn.offer(text_message("y"))
 
 
 async def test_graceful_close_sends_what_is_queued_then_the_close_frame() -> None:
     socket = FakeSocket()
     conn = connection(socket)
     conn.send_now({"type": "error", "id": "c1", "code": "bad_frame"})
-    conn.offer(b"later")
+    conn.offer(text_message("later"))
     await conn.close(1008, "policy")
-    assert socket.frames == [b'{"type":"error","id":"c1","code":"bad_frame"}', b"later"]
+    assert socket.frames == ['{"type":"error","id":"c1","code":"bad_frame"}', "later"]
     assert socket.closed_with == (1008, "policy")
-    assert not conn.offer(b"after close")
+    assert not conn.offer(text_message("after close"))
 
 
 async def test_close_soon_drops_the_queue() -> None:
     socket = FakeSocket(stuck=True)
     conn = connection(socket)
-    conn.offer(b"a")
-    conn.offer(b"b")
+    conn.offer(text_message("a"))
+    conn.offer(text_message("b"))
     conn.close_soon(4003, "account deactivated")
     await asyncio.wait_for(conn.wait_closed(), timeout=5)
     assert socket.closed_with == (4003, "account deactivated")

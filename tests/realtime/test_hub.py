@@ -20,6 +20,7 @@ from chat.realtime.broker import Broker, MemoryBroker, RedisBroker
 from chat.realtime.connection import (
     CLOSE_DEACTIVATED,
     CLOSE_GOING_AWAY,
+    CLOSE_INTERNAL_ERROR,
     CLOSE_RESYNC,
     CLOSE_SLOW_CONSUMER,
     REASON_SLOW_CONSUMER,
@@ -95,7 +96,7 @@ async def test_every_socket_of_a_user_receives(hub: Hub, cast: dict[int, FakeSoc
     assert cast[BOB].event_ids() == second_tab.event_ids() == [1]
 
 
-async def test_an_event_is_serialised_once_and_the_same_bytes_reach_every_socket(
+async def test_an_event_is_serialised_once_and_the_same_message_reaches_every_socket(
     hub: Hub, cast: dict[int, FakeSocket], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[Event] = []
@@ -106,15 +107,47 @@ async def test_an_event_is_serialised_once_and_the_same_bytes_reach_every_socket
         return encode(event)
 
     monkeypatch.setattr(hub_module, "event_frame", counting)
+    tab = FakeSocket()  # alice's second tab: a recipient too
+    assert hub.attach(connection(tab), user_id=ALICE, role="admin", conversation_ids=convs_of(ALICE), as_of=0)
     event = make_event(9, data={"text": "Größe — ok"})
     await hub.publish([event])
     await settle()
 
     assert calls == [event]
-    frames = [cast[user].frames[0] for user in (ALICE, BOB, GUS)]
-    assert frames[0] is frames[1] is frames[2]
-    assert json.loads(frames[0]) == {"type": "event", "event": event.public()}
-    assert b" " not in frames[0].replace("Größe — ok".encode(), b"")  # compact
+    sockets = [cast[ALICE], cast[BOB], cast[GUS], tab]
+    messages = [socket.messages[0] for socket in sockets]
+    # one ASGI message object, built once, handed as it is to every socket's send
+    assert all(m is messages[0] for m in messages)
+    assert messages[0] == {"type": "websocket.send", "text": messages[0]["text"]}
+    text = messages[0]["text"]
+    assert isinstance(text, str)
+    assert json.loads(text) == {"type": "event", "event": event.public()}
+    assert " " not in text.replace("Größe — ok", "")  # compact
+    assert cast[CAROL].frames == [] and cast[MAYA].frames == []
+
+
+async def test_sockets_that_close_during_a_fan_out_do_not_disturb_the_others(
+    hub: Hub, cast: dict[int, FakeSocket]
+) -> None:
+    vanished = FakeSocket(fail=True)  # bob's second tab: the peer is gone, its send raises
+    assert hub.attach(connection(vanished), user_id=BOB, role="member", conversation_ids=convs_of(BOB), as_of=0)
+    full = FakeSocket(stuck=True)  # alice's second tab: reads nothing, closed (4008) by the second event
+    assert hub.attach(
+        connection(full, queue_size=1), user_id=ALICE, role="admin", conversation_ids=convs_of(ALICE), as_of=0
+    )
+    await settle()
+    closed = FakeSocket()  # gus's second tab closed just before
+    assert hub.attach(connection(closed), user_id=GUS, role="guest", conversation_ids=convs_of(GUS), as_of=0)
+    closed.conn.close_soon(1000)
+
+    await hub.publish([make_event(i) for i in (1, 2, 3)])  # never raises
+    await settle()
+
+    assert [cast[u].event_ids() for u in (ALICE, BOB, GUS)] == [[1, 2, 3]] * 3
+    assert vanished.closed_with == (CLOSE_INTERNAL_ERROR, "send failed")
+    assert full.closed_with == (CLOSE_SLOW_CONSUMER, REASON_SLOW_CONSUMER)
+    assert closed.closed_with == (1000, "") and closed.frames == []
+    assert [hub.connection_count(u) for u in (ALICE, BOB, GUS)] == [1, 1, 1]
 
 
 async def test_a_removed_member_gets_their_removal_and_nothing_after(hub: Hub, cast: dict[int, FakeSocket]) -> None:
@@ -251,7 +284,7 @@ async def test_typing_goes_to_the_other_members_and_is_not_an_event(hub: Hub, ca
 
 
 async def test_presence_goes_to_users_who_share_a_conversation() -> None:
-    hub = Hub(MemoryBroker(), presence_coalesce_s=0)  # who is told; coalescing: test_hub_credentials.py
+    hub = Hub(MemoryBroker(), presence_coalesce_s=0)  # who is told; coalescing: the tests below
     await hub.start()
     try:
         bob, carol = join(hub, BOB), join(hub, CAROL)
@@ -259,15 +292,70 @@ async def test_presence_goes_to_users_who_share_a_conversation() -> None:
         first = join(hub, ALICE)
         second = join(hub, ALICE)  # a second tab changes nothing
         await settle()
-        assert bob.of_type("presence") == [{"type": "presence", "user": ALICE, "status": "online"}]
+        assert bob.of_type("presence") == [{"type": "presence", "users": [{"user": ALICE, "status": "online"}]}]
         assert carol.frames == [] and first.frames == []  # carol shares nothing with alice
         assert hub.online_peers(BOB) == {ALICE} and hub.is_online(ALICE)
 
         for socket in (first, second):
             socket.conn.close_soon(1000)
             await settle()
-        assert [f["status"] for f in bob.of_type("presence")] == ["online", "offline"]
+        assert bob.presence() == [[(ALICE, "online")], [(ALICE, "offline")]]
         assert hub.online_peers(BOB) == set() and not hub.is_online(ALICE)
+    finally:
+        await hub.close()
+
+
+async def test_many_users_coming_online_reach_each_peer_in_few_frames() -> None:
+    """A hundred members of one channel connect at once: each gets a handful of frames that
+    together say everyone else is online, not a frame per member (quadratic: 9,900 frames)."""
+    team = list(range(100, 200))
+    hub = Hub(MemoryBroker(), presence_coalesce_s=3600)  # one flush at once, the next an hour away
+    await hub.start()
+    try:
+        hub.load_memberships({7: team}, as_of=0)
+        sockets: dict[int, FakeSocket] = {}
+        snapshots: dict[int, set[int]] = {}  # what the websocket layer sends after hello
+        for user in team:
+            sockets[user] = FakeSocket()
+            conn = connection(sockets[user], queue_size=256)
+            assert hub.attach(conn, user_id=user, role="member", conversation_ids={7}, as_of=0)
+            snapshots[user] = hub.online_peers(user)
+            if user == team[0]:
+                await settle()  # the first change is flushed at once (to nobody): the next is an hour away
+        await settle()
+        assert all(s.frames == [] for s in sockets.values())  # held: the interval is not over
+        hub._flush_presence()  # the interval ends (the timer's callback, called now)
+        await settle()
+        for user, socket in sockets.items():
+            assert len(socket.presence()) == 1  # one frame
+            known = {u: "online" for u in snapshots[user]} | socket.statuses()
+            assert known == {u: "online" for u in team if u != user}  # never about themselves
+        total = sum(len(s.frames) for s in sockets.values())
+        assert total == len(team)
+    finally:
+        await hub.close()
+
+
+async def test_a_flush_tells_each_peer_the_status_users_have_then() -> None:
+    hub = Hub(MemoryBroker(), presence_coalesce_s=3600)
+    await hub.start()
+    try:
+        bob = join(hub, BOB)
+        await settle()
+        alice, gus = join(hub, ALICE), join(hub, GUS)
+        await settle()
+        alice.conn.close_soon(1000)  # alice came and went: back where bob was last told
+        for _ in range(3):  # gus's second tab comes and goes: he stays online throughout
+            join(hub, GUS).conn.close_soon(1000)
+        await settle()
+        hub._flush_presence()
+        await settle()
+        assert bob.presence() == [[(GUS, "online")]]
+        gus.conn.close_soon(1000)
+        await settle()
+        hub._flush_presence()
+        await settle()
+        assert bob.presence() == [[(GUS, "online")], [(GUS, "offline")]]
     finally:
         await hub.close()
 
@@ -282,8 +370,10 @@ async def test_joining_a_conversation_introduces_online_members_to_each_other() 
         members = (*sorted(MEMBERSHIPS[1]), CAROL)
         await hub.publish([make_event(60, "member.joined", conversation=1, subject=CAROL, members=members)])
         await settle()
-        assert {"type": "presence", "user": ALICE, "status": "online"} in carol.of_type("presence")
-        assert alice.of_type("presence") == [{"type": "presence", "user": CAROL, "status": "online"}]
+        hub._flush_presence()  # if the interval since the last flush was not over yet
+        await settle()
+        assert carol.statuses() == {ALICE: "online"} and len(carol.presence()) == 1
+        assert alice.presence() == [[(CAROL, "online")]]
     finally:
         await hub.close()
 
@@ -360,6 +450,24 @@ async def test_during_a_broker_outage_event_frames_hold_cursors_at_the_last_even
         await hub.close()
 
 
+async def test_nothing_since_a_mark_only_while_no_event_arrived_and_none_can_be_lost() -> None:
+    broker = GappyBroker()
+    hub = Hub(broker, presence=False)
+    await hub.start()
+    try:
+        mark = hub.event_mark
+        assert hub.nothing_since(mark)
+        await hub.send_ephemeral(1, {"type": "typing", "conversation": 1, "user": ALICE})  # not an event
+        assert hub.nothing_since(mark)
+        await hub.publish([make_event(10, conversation=2)])  # an event, even one nobody here may see
+        assert not hub.nothing_since(mark)
+        mark = hub.event_mark
+        broker.down = True  # other processes' events may be missing
+        assert not hub.nothing_since(mark)
+    finally:
+        await hub.close()
+
+
 async def test_closing_the_hub_closes_the_sockets_with_going_away(hub: Hub) -> None:
     socket = join(hub, ALICE)
     await hub.close()
@@ -390,7 +498,7 @@ async def two_processes() -> AsyncIterator[tuple[Hub, Hub]]:
     hubs = []
     for _ in range(2):
         broker: Broker = RedisBroker(REDIS_URL, channel=channel)
-        hub = Hub(broker)
+        hub = Hub(broker, presence_coalesce_s=0)  # each change flushed a loop turn after it: markers order them
         await hub.start()
         hub.load_memberships(MEMBERSHIPS, as_of=0)
         hubs.append(hub)
@@ -413,7 +521,7 @@ async def test_two_processes_fan_out_each_others_events(two_processes: tuple[Hub
     first, second = two_processes
     alice = join(first, ALICE)
     bob, carol = join(second, BOB), join(second, CAROL)
-    await until(lambda: [f["user"] for f in alice.of_type("presence")] == [BOB], "bob's presence on the other process")
+    await until(lambda: alice.statuses() == {BOB: "online"}, "bob's presence on the other process")
 
     await first.publish([make_event(60), make_event(61, "member.removed", subject=BOB, members=(ALICE, GUS))])
     await until(lambda: bob.event_ids() == [60, 61], "bob's events")
@@ -428,13 +536,13 @@ async def test_presence_spans_processes(two_processes: tuple[Hub, Hub]) -> None:
     first, second = two_processes
     bob = join(first, BOB)
     alice_here = join(second, ALICE)
-    await until(lambda: bob.of_type("presence") == [{"type": "presence", "user": ALICE, "status": "online"}], "online")
+    await until(lambda: bob.presence() == [[(ALICE, "online")]], "online")
     alice_there = join(first, ALICE)
     alice_here.conn.close_soon(1000)
     await settle()  # the hub has queued its announcement; an event published now arrives after it
     await second.publish([make_event(70)])
     await until(lambda: 70 in bob.event_ids(), "a marker event from the second process")
     # alice still has a tab on the first process: nothing was announced
-    assert [f["status"] for f in bob.of_type("presence")] == ["online"]
+    assert bob.presence() == [[(ALICE, "online")]]
     alice_there.conn.close_soon(1000)
-    await until(lambda: [f["status"] for f in bob.of_type("presence")] == ["online", "offline"], "offline")
+    await until(lambda: bob.presence() == [[(ALICE, "online")], [(ALICE, "offline")]], "offline")

@@ -135,5 +135,5 @@ async def test_a_user_flapping_online_and_offline_is_not_a_storm(
             await bob.close()
 
     got = await barrier.observe_frames([carol], flap)
-    about_bob = [f["status"] for f in got["carol"] if f["type"] == "presence" and f.get("user") == cast.bob.id]
-    assert about_bob == ["online"]  # ten changes, one frame: the rest is held for the interval
+    # carol's own change was flushed at once; bob's ten changes wait for the end of the interval
+    assert [f for f in got["carol"] if f["type"] == "presence"] == []
