@@ -16,6 +16,16 @@ client needs; sending every one lets a single client storm a whole team.
   lone change is told without delay); under a burst (hundreds of people
   connecting at once) each connection gets one frame per interval instead of
   one per person, and the final state is always told.
+
+Who is told (the hub): a user is online while they have at least one socket on
+any server process, and their status goes to the connected users who share a
+conversation with them (not to the user), so a guest learns only about the
+people of their own conversations. Processes tell each other who is connected
+on every change and every ``presence_interval_s``; a process silent for three
+intervals is taken to be gone with all its users. A member who joins a
+conversation and its online members are introduced at the next flush. Presence
+is best effort (``Connection.offer_if_room``): a frame that does not fit a busy
+socket is owed to it and sent at a later flush, with the statuses of that moment.
 """
 
 from __future__ import annotations

@@ -57,21 +57,8 @@ the ``4009`` would be lost with a dropped connection. The outage counts from whe
 notices it (at once when Redis closes the connection, within three pings if it goes silent).
 
 Presence: a user is online while they have at least one socket on any server
-process. Their status goes to the connected users who share a conversation with
-them (not to the user), so a guest learns only about the people of their own
-conversations. Processes tell each other who is connected on every change and
-every ``presence_interval_s``; a process silent for three intervals is taken to
-be gone with all its users. Changes are not sent as they come: they are
-collected and flushed at most once per ``presence_coalesce_s``
-(``chat.realtime.ephemeral.PresenceBatch``), each connection getting one frame
-``{"type":"presence","users":[{"user":7,"status":"online"|"offline"}, …]}`` with
-every peer whose status changed. 500 members of a channel connecting at once
-cost each of them a frame a second, not one frame per member (125,000 frames);
-a user flapping online/offline is not a storm. A member who joins a
-conversation and its online members are introduced at the next flush the same
-way. Presence is best effort (``Connection.offer_if_room``); a frame that does
-not fit a busy socket is owed to it and sent at a later flush, with the statuses
-of that moment.
+process; changes are coalesced and flushed at most once per ``presence_coalesce_s``,
+one frame per connection (``chat.realtime.ephemeral``, which says who is told what).
 """
 
 from __future__ import annotations
@@ -95,8 +82,9 @@ from chat.realtime.connection import (
     WireMessage,
     text_message,
 )
-from chat.realtime.credentials import REVOKING_KINDS, Credential, Revocations, ends, revocation_facts
+from chat.realtime.credentials import REVOKING_KINDS, Credential, Revocations, ends
 from chat.realtime.ephemeral import PresenceBatch
+from chat.realtime.frames import envelope, event_frame, event_header, presence_entry, presence_frame
 from chat.realtime.presence import Change, PresenceTable
 from chat.realtime.resumable import capped_frame
 from chat.realtime.routing import RoutingTable
@@ -110,25 +98,6 @@ GUEST_ROLE = "guest"
 # (conversation id -> member ids, newest event id the snapshot includes)
 MembershipSnapshot = tuple[Mapping[int, Iterable[int]], int]
 MembershipLoader = Callable[[], Awaitable[MembershipSnapshot]]
-
-
-def event_frame(event: Event) -> bytes:
-    """The wire frame of an event: what every recipient receives, byte for byte."""
-    return encode({"type": "event", "event": event.public()})
-
-
-# '{"type":"presence","users":[': the frame is written around entries encoded once per flush
-_PRESENCE_OPEN = encode({"type": "presence", "users": []}).decode().removesuffix("]}")
-
-
-def presence_frame(statuses: Mapping[int, str]) -> str:
-    """One presence frame about several users, in user id order; ``statuses`` maps each user to
-    their entry's JSON text (:func:`presence_entry`), written once per flush, not per recipient."""
-    return _PRESENCE_OPEN + ",".join([statuses[u] for u in sorted(statuses)]) + "]}"
-
-
-def presence_entry(user_id: int, online: bool) -> str:
-    return f'{{"user":{user_id},"status":"{"online" if online else "offline"}"}}'
 
 
 class Hub:
@@ -315,7 +284,7 @@ class Hub:
         """The after-commit callback: serialise each event once and send it to every hub."""
         for event in events:
             try:
-                payload = _envelope(_event_header(event), event_frame(event))
+                payload = envelope(event_header(event), event_frame(event))
             except Exception:
                 log.exception("event %s (%s) could not be serialised; clients will resume", event.id, event.kind)
                 continue
@@ -327,7 +296,7 @@ class Hub:
         """Send a frame that is never stored (e.g. ``typing``) to the conversation's connected
         members, except ``except_user``. The caller has checked the sender may see it."""
         header = {"k": "ephemeral", "conversation": conversation_id, "except": except_user}
-        await self.broker.publish(_envelope(header, encode(payload)))
+        await self.broker.publish(envelope(header, encode(payload)))
 
     # -- receiving -----------------------------------------------------------------------------
 
@@ -448,7 +417,7 @@ class Hub:
     def _announce(self, user_id: int, *, online: bool) -> None:
         if self._presence:
             header = {"k": "presence", "node": self.node, "user": user_id, "online": online}
-            self._spawn(self.broker.publish(_envelope(header, b"")))
+            self._spawn(self.broker.publish(envelope(header, b"")))
 
     def _tell(self, changes: list[Change]) -> None:
         """Presence changes: told to the peers here at the next flush."""
@@ -513,7 +482,7 @@ class Hub:
         loop = asyncio.get_running_loop()
         while True:
             try:
-                await self.broker.publish(_envelope({"k": "alive", "node": self.node, "users": list(self._conns)}, b""))
+                await self.broker.publish(envelope({"k": "alive", "node": self.node, "users": list(self._conns)}, b""))
                 self._tell(self._online.expire(before=loop.time() - 3 * self._presence_interval, keep=self.node))
             except Exception:
                 log.exception("hub: presence heartbeat failed")
@@ -529,32 +498,3 @@ class Hub:
         task = asyncio.get_running_loop().create_task(guarded())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-
-def _envelope(header: Mapping[str, Any], frame: bytes) -> bytes:
-    """Routing facts (one JSON line) then the frame. Compact JSON has no raw newline."""
-    return encode(header) + b"\n" + frame
-
-
-def _event_header(event: Event) -> dict[str, Any]:
-    return {
-        "k": "event",
-        "id": event.id,
-        "kind": event.kind,
-        "conversation": event.conversation,
-        "audience": event.audience,
-        "subject": event.subject_id,
-        "members": list(event.members) if event.members is not None else None,
-        "role": _new_role(event) if event.kind == "user.role_changed" else None,
-        "revokes": revocation_facts(event.kind, event.data),
-    }
-
-
-def _new_role(event: Event) -> str | None:
-    role = event.data.get("role")
-    if isinstance(role, str):
-        return role
-    user = event.data.get("user")
-    if isinstance(user, dict) and isinstance(user.get("role"), str):
-        return str(user["role"])
-    return None

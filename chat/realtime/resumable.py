@@ -28,7 +28,7 @@ from chat.realtime.connection import (
     text_message,
 )
 
-# Event frames start with the event's id (see chat.realtime.hub.event_frame and Event.public).
+# Event frames start with the event's id (see chat.realtime.frames.event_frame and Event.public).
 _EVENT_ID = re.compile(r'^\{"type":"event","event":\{"id":(\d+)')
 
 

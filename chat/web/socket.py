@@ -58,7 +58,7 @@ from chat.errors import ChatError
 from chat.realtime.connection import CLOSE_CREDENTIAL_REVOKED
 from chat.realtime.credentials import Credential
 from chat.realtime.ephemeral import TypingThrottle
-from chat.realtime.hub import presence_entry, presence_frame
+from chat.realtime.frames import presence_entry, presence_frame
 from chat.realtime.resumable import ResumableConnection
 from chat.web import protocol
 from chat.web.auth import Auth, allowed_origins, authenticate, client_address

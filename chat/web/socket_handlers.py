@@ -25,7 +25,7 @@ from chat.config import Settings
 from chat.domain.actors import Actor
 from chat.errors import ChatError
 from chat.realtime.ephemeral import TypingThrottle
-from chat.realtime.hub import event_frame
+from chat.realtime.frames import event_frame
 from chat.realtime.resumable import ResumableConnection
 from chat.store.db import Database
 from chat.web import protocol
