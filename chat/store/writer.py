@@ -104,6 +104,7 @@ class _Turn(Generic[T]):
     committed: asyncio.Future[T] = field(default_factory=lambda: _future())
     outbox: list[Any] = field(default_factory=list)
     result: Any = None
+    task: asyncio.Task[Any] | None = None  # the caller's
 
     @property
     def abandoned(self) -> bool:
@@ -145,6 +146,7 @@ class Writer:
         self._data_version: int | None = None
         self._queue: asyncio.Queue[_Turn[Any]] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._holder: asyncio.Task[Any] | None = None  # the task running a turn's body now
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- the callers' side ------------------------------------------------------------
@@ -170,13 +172,18 @@ class Writer:
             yield session
         except BaseException as exc:
             turn.body_done.set_result(exc)
-            with contextlib.suppress(BaseException):
+            with contextlib.suppress(Exception):
                 await asyncio.shield(turn.committed)  # the writer has rolled the body back
             raise
         turn.body_done.set_result(None)
         await turn.committed
 
     def _enqueue(self, turn: _Turn[Any]) -> None:
+        current = asyncio.current_task()
+        if current is not None and current in (self._task, self._holder):
+            # the writer would wait for this transaction to start while it waits for the one running
+            raise RuntimeError("a write transaction cannot be opened inside another one")
+        turn.task = current
         loop = asyncio.get_running_loop()
         queue = self._queue
         if queue is None or self._task is None or self._task.done() or self._loop is not loop:
@@ -268,7 +275,11 @@ class Writer:
                 turn.result = await turn.job(session)
             else:
                 turn.granted.set_result(session)
-                failure = await turn.body_done
+                self._holder = turn.task
+                try:
+                    failure = await turn.body_done
+                finally:
+                    self._holder = None
             if failure is None:
                 await session.commit()  # flush, RELEASE SAVEPOINT
         except BaseException as exc:

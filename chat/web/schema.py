@@ -95,8 +95,7 @@ def _walk(value: Any) -> Iterator[tuple[Any, int, str | None]]:
 def parse(cls: type[T], value: Any) -> T:
     if not isinstance(value, dict):
         raise Invalid("invalid_body", "the request body must be a JSON object")
-    hints = get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    hints, fields = _shape(cls)
     unknown = sorted(set(value) - set(fields))
     if unknown:
         raise Invalid("unknown_field", f"unknown field: {unknown[0]}", field=unknown[0])
@@ -108,6 +107,18 @@ def parse(cls: type[T], value: Any) -> T:
             continue
         kwargs[name] = _coerce(name, hints[name], value[name])
     return cls(**kwargs)
+
+
+_Shape = tuple[dict[str, Any], dict[str, "dataclasses.Field[Any]"]]
+_SHAPES: dict[type[Any], _Shape] = {}
+
+
+def _shape(cls: type[Any]) -> _Shape:
+    """A command class's field types and fields, read once (``get_type_hints`` costs more than a parse)."""
+    shape = _SHAPES.get(cls)
+    if shape is None:
+        shape = _SHAPES[cls] = (get_type_hints(cls), {f.name: f for f in dataclasses.fields(cls)})
+    return shape
 
 
 def _coerce(name: str, hint: Any, value: Any) -> Any:

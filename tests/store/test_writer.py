@@ -160,3 +160,19 @@ async def test_waiting_for_another_processs_write_lock_does_not_stall_the_server
     await asyncio.to_thread(holder.join)
     async with db.read() as s:
         assert (await s.scalars(text("SELECT v FROM notes ORDER BY id"))).all() == ["theirs", "ours"]
+
+
+async def test_a_write_inside_a_write_is_refused_rather_than_waiting_forever(db: Database) -> None:
+    async with db.transaction() as s:
+        await s.execute(text("CREATE TABLE notes (id INTEGER PRIMARY KEY, v TEXT)"))
+        with pytest.raises(RuntimeError, match="inside another"):
+            async with db.transaction():
+                pass
+
+    async def job(session: AsyncSession) -> None:
+        await db.write(lambda inner: inner.execute(text("SELECT 1")))
+
+    with pytest.raises(RuntimeError, match="inside another"):
+        await db.write(job)
+    async with db.transaction() as s:  # the writer goes on
+        await s.execute(text("INSERT INTO notes (v) VALUES ('fine')"))
