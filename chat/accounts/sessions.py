@@ -26,14 +26,14 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.accounts.commands import Login
 from chat.accounts.credentials import session_tag
 from chat.accounts.passwords import verify_password_async
 from chat.accounts.results import SessionInfo, UserInfo
-from chat.accounts.users import actor_of, get_user_by_name
+from chat.accounts.users import ACTOR_COLUMNS, actor_from_row, get_user_by_name
 from chat.domain.actors import Actor
 from chat.domain.events import append_event
 from chat.errors import Unauthorized
@@ -190,15 +190,17 @@ async def actor_for_session_id(session: AsyncSession, sid: str) -> Actor | None:
 async def live_session(session: AsyncSession, sid: str) -> tuple[Actor, datetime] | None:
     """The user of a session that still works, as they are now, and when the session expires
     (a socket re-checks its credential when it attaches, and is closed when it expires)."""
-    row = (
-        await session.execute(
-            select(models.User, models.WebSession.expires_at)
-            .join(models.WebSession, models.WebSession.user_id == models.User.id)
-            .where(
-                models.WebSession.id == sid,
-                models.WebSession.expires_at > models.utcnow(),
-                models.User.active.is_(True),
-            )
-        )
-    ).first()
-    return (actor_of(row[0]), row[1]) if row is not None else None
+    row = (await session.execute(_LIVE_SESSION, {"sid": sid, "now": models.utcnow()})).first()
+    return (actor_from_row(row), row[-1]) if row is not None else None
+
+
+# built once: every request with a cookie, and every socket handshake, runs it
+_LIVE_SESSION = (
+    select(*ACTOR_COLUMNS, models.WebSession.expires_at)
+    .join(models.WebSession, models.WebSession.user_id == models.User.id)
+    .where(
+        models.WebSession.id == bindparam("sid"),
+        models.WebSession.expires_at > bindparam("now"),
+        models.User.active.is_(True),
+    )
+)

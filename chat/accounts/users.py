@@ -13,7 +13,9 @@ revoke a token explicitly if it leaked).
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from typing import Any
+
+from sqlalchemy import Row, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,6 +46,21 @@ def actor_of(user: models.User) -> Actor:
         role=user.role,  # type: ignore[arg-type]
         is_bot=user.is_bot,
     )
+
+
+# What an Actor is made of, for lookups that need nothing else of the user (authentication)
+ACTOR_COLUMNS = (
+    models.User.id,
+    models.User.username,
+    models.User.display_name,
+    models.User.role,
+    models.User.is_bot,
+)
+
+
+def actor_from_row(row: Row[*tuple[Any, ...]]) -> Actor:
+    """The Actor of a row that starts with :data:`ACTOR_COLUMNS`."""
+    return Actor(id=row[0], username=row[1], display_name=row[2], role=row[3], is_bot=row[4])
 
 
 def user_public(user: models.User) -> dict[str, object]:

@@ -78,8 +78,11 @@ class EventPage:
     has_more: bool
 
 
+_LATEST = select(func.coalesce(func.max(models.Event.id), 0))  # every handshake asks: built once
+
+
 async def latest_event_id(session: AsyncSession) -> int:
-    return int(await session.scalar(select(func.coalesce(func.max(models.Event.id), 0))) or 0)
+    return int(await session.scalar(_LATEST) or 0)
 
 
 async def events_since(session: AsyncSession, actor: Actor, after: int, limit: int = 100) -> EventPage:

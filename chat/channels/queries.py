@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.channels.policy import Kind, access_conversation, can_view, require
@@ -203,8 +203,10 @@ async def describe(
 
 async def conversation_ids_of(session: AsyncSession, user_id: int) -> list[int]:
     """Every conversation ``user_id`` is a member of (what a new socket follows)."""
-    rows = await session.scalars(select(models.Membership.conversation_id).where(models.Membership.user_id == user_id))
-    return list(rows.all())
+    return list((await session.scalars(_CONVERSATIONS_OF, {"user": user_id})).all())
+
+
+_CONVERSATIONS_OF = select(models.Membership.conversation_id).where(models.Membership.user_id == bindparam("user"))
 
 
 async def all_memberships(session: AsyncSession) -> dict[int, set[int]]:
