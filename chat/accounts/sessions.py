@@ -172,9 +172,12 @@ async def end_session(session: AsyncSession, actor: Actor, session_id: str | Non
     return True
 
 
+MAX_SECRET_CHARS = 128  # a longer cookie is no session of ours: refused without a lookup
+
+
 async def actor_for_session(session: AsyncSession, secret: str) -> tuple[Actor, str] | None:
     """The active user behind a cookie secret, with the session id; None if unknown, expired or inactive."""
-    if not secret or len(secret) > 128:
+    if not secret or len(secret) > MAX_SECRET_CHARS:
         return None
     sid = session_id_of(secret)
     actor = await actor_for_session_id(session, sid)

@@ -27,13 +27,15 @@ by ``chat.app.create_app``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 from urllib.parse import urlsplit
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from chat.accounts.sessions import COOKIE_NAME, ClientInfo, actor_for_session
+from chat.accounts.sessions import COOKIE_NAME, MAX_SECRET_CHARS, ClientInfo, live_session, session_id_of
 from chat.accounts.tokens import token_actor
 from chat.channels import policy
 from chat.domain.actors import Actor
@@ -53,39 +55,48 @@ class Auth:
     via: Literal["session", "token"]
     session_id: str | None = None
     token_id: int | None = None
+    expires_at: datetime | None = None  # a cookie session's end
 
 
-async def authenticate(conn: HTTPConnection) -> Auth | None:
-    """The request's authentication, looked up once per request (raises 403 ``csrf_failed``)."""
+async def authenticate(conn: HTTPConnection, session: AsyncSession | None = None) -> Auth | None:
+    """The request's authentication, looked up once per request (raises 403 ``csrf_failed``).
+
+    ``session``: read it there (the websocket handshake reads everything it needs in one
+    snapshot); otherwise in a read session of its own.
+    """
     cached = getattr(conn.state, "auth", False)
     if cached is None or isinstance(cached, Auth):
         return cached
-    auth = await _lookup(conn)
+    if "authorization" not in conn.headers and COOKIE_NAME not in conn.cookies:
+        auth = None  # nothing to look up
+    elif session is None:
+        async with services(conn).db.read() as own:
+            auth = await _lookup(conn, own)
+    else:
+        auth = await _lookup(conn, session)
     if auth is not None and auth.via == "session" and _is_unsafe(conn):
         check_origin(conn)
     conn.state.auth = auth
     return auth
 
 
-async def _lookup(conn: HTTPConnection) -> Auth | None:
-    db = services(conn).db
+async def _lookup(conn: HTTPConnection, session: AsyncSession) -> Auth | None:
     header = conn.headers.get("authorization")
     if header is not None:
         scheme, _, raw = header.partition(" ")
         if scheme.lower() != "bearer" or not raw.strip():
             return None
-        async with db.read() as session:
-            found_token = await token_actor(session, raw.strip())
+        found_token = await token_actor(session, raw.strip())
         return Auth(found_token[0], "token", token_id=found_token[1]) if found_token is not None else None
     secret = conn.cookies.get(COOKIE_NAME)
-    if not secret:
+    if not secret or len(secret) > MAX_SECRET_CHARS:
         return None
-    async with db.read() as session:
-        found = await actor_for_session(session, secret)
+    sid = session_id_of(secret)
+    found = await live_session(session, sid)
     if found is None:
         return None
-    actor, session_id = found
-    return Auth(actor, "session", session_id)
+    actor, expires_at = found
+    return Auth(actor, "session", sid, expires_at=expires_at)
 
 
 async def current_actor(conn: HTTPConnection) -> Actor | None:

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC
 from typing import Any, cast
 
@@ -49,13 +49,10 @@ from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 
 from chat.accounts.credentials import session_tag
-from chat.accounts.sessions import live_session
-from chat.accounts.tokens import actor_for_token_id
 from chat.channels.feed import latest_event_id
 from chat.channels.queries import conversation_ids_of
 from chat.domain.actors import Actor, Role
 from chat.errors import ChatError
-from chat.realtime.connection import CLOSE_CREDENTIAL_REVOKED
 from chat.realtime.credentials import Credential
 from chat.realtime.ephemeral import TypingThrottle
 from chat.realtime.frames import presence_entry, presence_frame
@@ -97,7 +94,15 @@ async def _handshake(ws: WebSocket, send: Send) -> None:
     if (origin is not None or not bearer) and (origin is None or _origin_key(origin) not in allowed_origins(ws)):
         await _deny(ws, 403, "origin_not_allowed", "browsers must connect from an allowed origin")
         return
-    auth = await authenticate(ws)
+    hub = svc.hub
+    mark = hub.event_mark  # before the snapshot: Hub.nothing_since(mark) says no event came since
+    async with svc.db.read() as session:
+        # One snapshot for the whole handshake. as_of first: an event that ends the credential
+        # after it is caught by the hub at attach (Hub.attach), one before it by the lookup that
+        # follows (on PostgreSQL each statement has its own snapshot, so the order matters).
+        as_of = await latest_event_id(session)
+        auth = await authenticate(ws, session)
+        conversations = await conversation_ids_of(session, auth.actor.id) if auth is not None else []
     if auth is None:
         await _deny(ws, 401, "not_authenticated", "log in or send an API token")
         return
@@ -115,7 +120,7 @@ async def _handshake(ws: WebSocket, send: Send) -> None:
     _count(per_address, address, +1)
     try:
         await ws.accept()
-        await _serve(ws, send, svc, auth)
+        await _serve(ws, send, svc, auth, _Snapshot(mark, as_of, conversations))
     finally:
         _count(per_user, actor.id, -1)
         _count(per_address, address, -1)
@@ -133,23 +138,26 @@ def _origin_key(origin: str) -> str:
     return _normal_origin(origin)
 
 
-async def _check_again(session: Any, auth: Auth) -> tuple[Actor, Credential] | None:
-    """The user behind ``auth`` as they are now and the credential as the hub tracks it,
-    or None if the credential no longer works."""
+@dataclass(frozen=True)
+class _Snapshot:
+    """What the handshake read in one snapshot, for attaching the connection to the hub."""
+
+    mark: int  # the hub's event mark before the read
+    as_of: int  # the newest event id the read saw (hello's last_event_id)
+    conversations: list[int]  # the user's memberships then
+
+
+def _credential(auth: Auth) -> Credential:
+    """The credential the hub tracks for a socket opened with ``auth`` (it closes it when that ends)."""
     if auth.token_id is not None:
-        actor = await actor_for_token_id(session, auth.token_id)
-        return (actor, Credential(token=auth.token_id)) if actor is not None else None
-    if auth.session_id is not None:
-        found = await live_session(session, auth.session_id)
-        if found is None:
-            return None
-        actor, expires_at = found
-        expiry = (expires_at if expires_at.tzinfo else expires_at.replace(tzinfo=UTC)).timestamp()
-        return actor, Credential(session=session_tag(auth.session_id), expires_at=expiry)
-    return None
+        return Credential(token=auth.token_id)
+    expires_at = auth.expires_at
+    expiry = None if expires_at is None else (expires_at if expires_at.tzinfo else expires_at.replace(tzinfo=UTC))
+    session_id = auth.session_id or ""
+    return Credential(session=session_tag(session_id), expires_at=None if expiry is None else expiry.timestamp())
 
 
-async def _serve(ws: WebSocket, send: Send, svc: Services, auth: Auth) -> None:
+async def _serve(ws: WebSocket, send: Send, svc: Services, auth: Auth, snapshot: _Snapshot) -> None:
     settings, hub = svc.settings, svc.hub
     actor = auth.actor
 
@@ -158,26 +166,16 @@ async def _serve(ws: WebSocket, send: Send, svc: Services, auth: Auth) -> None:
             await ws.close(code, reason)
 
     conn = ResumableConnection(send, close, queue_size=settings.ws_queue_size, label=f"user {actor.id}")
+    as_of = snapshot.as_of
     async with conn:
-        mark = hub.event_mark
-        async with svc.db.read() as session:
-            # as_of first: an event that ends the credential after it is caught by the hub,
-            # one before it by the check that follows
-            as_of = await latest_event_id(session)
-            checked = await _check_again(session, auth)
-            conversations = await conversation_ids_of(session, actor.id)
-        if checked is None:
-            conn.close_soon(CLOSE_CREDENTIAL_REVOKED, "credential revoked")
-            return
-        actor, credential = checked
         conn.hold()
         attached = hub.attach(
             conn,
             user_id=actor.id,
             role=actor.role,
-            conversation_ids=conversations,
+            conversation_ids=snapshot.conversations,
             as_of=as_of,
-            credential=credential,
+            credential=_credential(auth),
         )
         if not attached:
             return
@@ -187,7 +185,7 @@ async def _serve(ws: WebSocket, send: Send, svc: Services, auth: Auth) -> None:
             conn.send_now(presence_frame({u: presence_entry(u, True) for u in peers}))
         # the usual case: no event reached the hub since before the read, so none is held and
         # none committed in between can be missed (Hub.nothing_since): no replay, no second read
-        last = as_of if hub.nothing_since(mark) else await replay(svc, conn, actor, as_of)
+        last = as_of if hub.nothing_since(snapshot.mark) else await replay(svc, conn, actor, as_of)
         conn.release(last)
         await _read_loop(ws, svc, conn, actor)
 
