@@ -192,7 +192,7 @@ async def actor_for_session_id(session: AsyncSession, sid: str) -> Actor | None:
 
 async def live_session(session: AsyncSession, sid: str) -> tuple[Actor, datetime] | None:
     """The user of a session that still works, as they are now, and when the session expires
-    (a socket re-checks its credential when it attaches, and is closed when it expires)."""
+    (a socket is closed when its session expires)."""
     row = (await session.execute(_LIVE_SESSION, {"sid": sid, "now": models.utcnow()})).first()
     return (actor_from_row(row), row[-1]) if row is not None else None
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from typing import Any
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.accounts.commands import CreateToken, NewBot
@@ -112,31 +111,21 @@ async def token_actor(session: AsyncSession, raw: str) -> tuple[Actor, int] | No
     """The active user behind a raw token, with the token's id (what ``token.revoked`` names)."""
     if not raw.startswith(TOKEN_PREFIX) or len(raw) > _MAX_TOKEN_CHARS:
         return None
-    return await _live_token(session, _TOKEN_BY_HASH, token_hash(raw))
+    row = (await session.execute(_LIVE_TOKEN, {"hash": token_hash(raw)})).first()
+    return (actor_from_row(row), int(row[-1])) if row is not None else None
 
 
-async def actor_for_token_id(session: AsyncSession, token_id: int) -> Actor | None:
-    """The user of a token that still works, as they are now (a socket re-checks its credential)."""
-    found = await _live_token(session, _TOKEN_BY_ID, token_id)
-    return found[0] if found is not None else None
-
-
-# Every request and every socket handshake authenticates: the statements are built once, and
-# read only what an Actor holds (no User entity to load).
+# Every request and every socket handshake authenticates: built once, and it reads only what
+# an Actor holds (no User entity to load).
 _LIVE_TOKEN = (
     select(*ACTOR_COLUMNS, models.ApiToken.id)
     .join(models.ApiToken, models.ApiToken.user_id == models.User.id)
-    .where(models.ApiToken.revoked_at.is_(None), models.User.active.is_(True))
+    .where(
+        models.ApiToken.token_hash == bindparam("hash"),
+        models.ApiToken.revoked_at.is_(None),
+        models.User.active.is_(True),
+    )
 )
-_TOKEN_BY_HASH = _LIVE_TOKEN.where(models.ApiToken.token_hash == bindparam("which"))
-_TOKEN_BY_ID = _LIVE_TOKEN.where(models.ApiToken.id == bindparam("which"))
-
-
-async def _live_token(
-    session: AsyncSession, statement: Select[*tuple[Any, ...]], which: str | int
-) -> tuple[Actor, int] | None:
-    row = (await session.execute(statement, {"which": which})).first()
-    return (actor_from_row(row), int(row[-1])) if row is not None else None
 
 
 async def create_bot(session: AsyncSession, actor: Actor | None, name: str, owner: Actor | int | str) -> BotCreated:

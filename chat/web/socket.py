@@ -2,14 +2,15 @@
 
 Handshake: a browser authenticates with its session cookie and must send an
 allowed ``Origin``; a bot or script sends ``Authorization: Bearer <token>``.
-A bad credential (401), a foreign origin (403) or too many connections (429)
-is refused before the socket is accepted. Then:
+One read, before the socket is accepted, gives the newest event id ``X``, then
+the credential's user as they are now (role) and their conversations. A bad
+credential (401), a foreign origin (403) or too many connections (429) is
+refused before the socket is accepted. Then:
 
-1. one read gives the newest event id ``X``, then checks the credential again
-   and reads the user as they are now (role) and their conversations; the
-   connection is attached to the hub, with the credential it was opened with
-   (session or token), live delivery *held*. An event after ``X`` that ends the
-   credential closes the socket at attach or when it arrives (4001, 4003);
+1. the connection is attached to the hub, with the credential it was opened
+   with (session or token), live delivery *held*. An event after ``X`` that
+   ends the credential closes the socket at attach or when it arrives (4001,
+   4003);
 2. ``hello`` with ``last_event_id = X``; the events committed between that
    read and the attach are replayed from the log, then live delivery is
    released (anything already replayed is dropped), so nothing falls between.
