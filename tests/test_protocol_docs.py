@@ -148,7 +148,7 @@ def server_frame_types() -> set[str]:
     """Every ``{"type": "..."}`` literal the server builds a frame from."""
     types_: set[str] = set()
     web = CHAT / "web"
-    for path in (web / "protocol.py", web / "socket.py", web / "socket_handlers.py", CHAT / "realtime" / "hub.py"):
+    for path in (web / "protocol.py", web / "socket.py", web / "socket_handlers.py", CHAT / "realtime" / "frames.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Dict):
                 for key, value in zip(node.keys, node.values, strict=True):

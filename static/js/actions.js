@@ -14,6 +14,7 @@ export class Actions extends ManageActions {
     this.socket = socket;
     this.lastTyping = 0;
     this.refreshing = new Map(); // conversation id -> timer (debounced unread refresh)
+    this.unannounced = new Map(); // conversation id -> messages that came before its snapshot
     this.viewSeq = 0;
   }
 
@@ -46,11 +47,30 @@ export class Actions extends ManageActions {
           if (conv && conv.kind !== "direct" && this.store.topics.has(cid)) await this.loadTopics(cid);
           if (conv && !conv.unread) this.store.mentioned.delete(cid);
           this.store.changed("sidebar");
+          if (conv) this.announcePending(conv);
         } catch {
           /* the next event or reconnect refreshes again */
         }
       }, 250),
     );
+  }
+
+  // A message that arrived before its conversation's snapshot: announced once the conversation is known.
+  announceLater(msg) {
+    const waiting = this.unannounced.get(msg.conversation) || [];
+    waiting.push(msg);
+    this.unannounced.set(msg.conversation, waiting);
+  }
+
+  announcePending(conv) {
+    const waiting = this.unannounced.get(conv.id) || [];
+    this.unannounced.delete(conv.id);
+    for (const msg of waiting) {
+      const topic = this.store.topics.get(conv.id)?.get(topicKey(msg.topic));
+      const mentioned = this.store.isMentioned(msg);
+      if (mentioned) this.store.mentioned.add(conv.id);
+      this.onIncoming({ type: "incoming", message: msg, conversation: conv, mentioned, muted: topic?.visibility === "muted" });
+    }
   }
 
   async loadTopics(cid) {
@@ -88,6 +108,7 @@ export class Actions extends ManageActions {
           await this.refreshConversation(item.conversation);
           break;
         case "unread":
+          if (item.incoming) this.announceLater(item.incoming);
           this.refreshUnread(item.conversation);
           break;
         case "topics":

@@ -33,8 +33,10 @@ function onPosted(store, ev, follow) {
   }
   if (!conv && !known) {
     // a message in a conversation this page does not know yet (a new direct message whose
-    // snapshot is still on its way): fetch it, with its unread count, after this message
-    follow.push({ type: "unread", conversation: msg.conversation });
+    // snapshot is still on its way): fetch it, with its unread count, after this message; the
+    // message is announced (notification) once the conversation is known
+    const incoming = msg.author === store.me.id ? undefined : msg;
+    follow.push({ type: "unread", conversation: msg.conversation, incoming });
   }
   if (known || msg.author === store.me.id || !conv) {
     store.changed("topics", "sidebar");
