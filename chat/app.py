@@ -17,6 +17,7 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp
 
 from chat.accounts.ratelimit import Limiters, SlidingWindowLimiter
+from chat.archive.checkpoint_sinks import CheckpointWriter
 from chat.channels.feed import latest_event_id
 from chat.channels.queries import all_memberships
 from chat.config import Settings
@@ -49,6 +50,7 @@ def create_app(settings: Settings, *, migrate: bool = False, setup_token: str = 
 
     hub = Hub(broker_from_url(settings.broker_url), loader=load_memberships)
     db.after_commit = hub.publish
+    checkpoints = CheckpointWriter.from_settings(db, settings.checkpoint_sink, settings.checkpoint_interval_s)
     services = Services(
         settings=settings,
         db=db,
@@ -58,6 +60,7 @@ def create_app(settings: Settings, *, migrate: bool = False, setup_token: str = 
             settings.post_limit_per_user, settings.post_limit_window_s, code="rate_limited"
         ),
         setup_token=required_setup_token(settings, setup_token),
+        checkpoints=checkpoints,
     )
 
     @contextlib.asynccontextmanager
@@ -65,9 +68,13 @@ def create_app(settings: Settings, *, migrate: bool = False, setup_token: str = 
         if migrate:
             await upgrade(db.engine)
         await hub.start()
+        if checkpoints is not None:
+            checkpoints.start()
         try:
             yield
         finally:
+            if checkpoints is not None:
+                await checkpoints.close()
             await hub.close()
             await db.dispose()
 

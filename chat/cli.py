@@ -10,6 +10,7 @@ import asyncio
 import secrets
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -71,7 +72,9 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
     """Run the server (UI, API and websocket on one port); migrates the database first.
 
     On an address other machines can reach, with no account yet, it prints a one-time setup token:
-    the first account (the administrator) needs it.
+    the first account (the administrator) needs it. With CHAT_CHECKPOINT_INTERVAL_S and
+    CHAT_CHECKPOINT_SINK set, it writes an audit checkpoint (see `chat audit checkpoint`) to each
+    sink (a file outside the data dir, or an https:// URL it POSTs to) every that many seconds.
     """
     import uvicorn
 
@@ -180,33 +183,113 @@ def audit() -> None:
 @click.option(
     "--conversation", "conversation_id", type=int, default=None, help="Verify only this conversation's chain."
 )
+@click.option(
+    "--checkpoint",
+    "checkpoint_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Also hold the chains to this checkpoint file (from `chat audit checkpoint`, or a sink's "
+    ".history, every line of it): fail if a chain it names is gone, has fewer events, or was rewritten "
+    "below its checkpointed head. Events added since are fine.",
+)
 @data_dir_option
-def audit_verify(conversation_id: int | None, data_dir: Path | None) -> None:
+def audit_verify(conversation_id: int | None, checkpoint_file: Path | None, data_dir: Path | None) -> None:
     """Verify every hash chain of the event log (exit 1 and name the first bad event if one breaks)."""
     from chat.archive.audit import AuditReport, verify_log
+    from chat.archive.checkpoints import CheckpointError, Finding, compare
 
     settings = load_settings(data_dir=data_dir)
+    checkpoints = []
+    if checkpoint_file is not None:
+        try:
+            checkpoints = _read_checkpoints(checkpoint_file)
+        except CheckpointError as exc:
+            raise click.ClickException(f"cannot read the checkpoint: {exc}") from None
+        if conversation_id is not None:
+            only = f"c{conversation_id}"
+            checkpoints = [replace(c, chains={k: v for k, v in c.chains.items() if k == only}) for c in checkpoints]
 
-    async def work(db: Database) -> AuditReport:
+    async def work(db: Database) -> tuple[AuditReport, list[Finding]]:
         async with db.read(threaded=True) as session:
-            return await verify_log(session, conversation_id)
+            report = await verify_log(session, conversation_id)
+            return report, (await compare(session, checkpoints) if checkpoints else [])
 
     try:
-        report = run_with_db(settings, work)
+        report, findings = run_with_db(settings, work)
     except ChatError as exc:
         raise click.ClickException(exc.message) from exc
     bad = report.first_problem
     if bad is not None:
         click.echo(f"FAILED: chain {bad.chain}: event {bad.bad_event_id} (seq {bad.bad_seq}): {bad.problem}", err=True)
-        sys.exit(1)
     if report.missing_events:
         message_id, event_id = report.missing_events[0]
         click.echo(f"FAILED: event {event_id} of message {message_id} is missing from the log", err=True)
+    for finding in findings:
+        click.echo(f"FAILED: chain {finding.chain} does not match the checkpoint: {finding.problem}", err=True)
+    if bad is not None or report.missing_events or findings:
         sys.exit(1)
     click.echo(
         f"OK: {len(report.chains)} chain(s), {report.events} event(s) verified"
         + (f", {report.redacted} with an erased body (redacted)" if report.redacted else "")
+        + (f"; they match {len(checkpoints)} checkpoint(s)" if checkpoints else "")
     )
+
+
+def _read_checkpoints(path: Path) -> list[Any]:
+    from chat.archive.checkpoints import MAX_LINE_CHARS, CheckpointError, read_checkpoints
+
+    def lines(source: Any) -> Any:
+        while line := source.readline(MAX_LINE_CHARS + 1):
+            yield line
+
+    try:
+        with path.open(encoding="utf-8", errors="strict") as source:
+            found = list(read_checkpoints(lines(source), str(path)))
+    except UnicodeDecodeError:
+        raise CheckpointError(f"{path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise CheckpointError(f"{path}: {exc.strerror or exc}") from None
+    if not found:
+        raise CheckpointError(f"{path}: holds no checkpoint")
+    return found
+
+
+@audit.command("checkpoint")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="Write it to this file (replaced atomically) instead of standard output. "
+    "Keep it away from the server: the database's attacker must not be able to rewrite it.",
+)
+@data_dir_option
+def audit_checkpoint(out: Path | None, data_dir: Path | None) -> None:
+    """Print (or write) a checkpoint: every chain's head (seq, event id, hash), as one line of JSON.
+
+    `chat audit verify --checkpoint FILE` later proves that no chain was cut short or rewritten
+    below it. The server can write them itself (CHAT_CHECKPOINT_INTERVAL_S, CHAT_CHECKPOINT_SINK).
+    """
+    from chat.archive.checkpoint_sinks import write_atomically
+    from chat.archive.checkpoints import Checkpoint, build_checkpoint, dumps
+
+    settings = load_settings(data_dir=data_dir)
+
+    async def work(db: Database) -> Checkpoint:
+        async with db.read(threaded=True) as session:
+            return await build_checkpoint(session)
+
+    try:
+        checkpoint = run_with_db(settings, work)
+    except ChatError as exc:
+        raise click.ClickException(exc.message) from exc
+    if out is None:
+        click.echo(dumps(checkpoint))
+        return
+    try:
+        write_atomically(out, dumps(checkpoint) + "\n")
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}") from None
+    click.echo(f"checkpoint of {len(checkpoint.chains)} chain(s) written to {out}", err=True)
 
 
 def _safe_url(url: str) -> str:

@@ -58,6 +58,9 @@ class Settings:
     heartbeat_s: int = 25
     # messages
     max_message_chars: int = 10000
+    # audit checkpoints (chat.archive.checkpoint_sinks): 0 = off
+    checkpoint_interval_s: int = 0
+    checkpoint_sink: tuple[str, ...] = ()  # file paths outside data_dir and/or https:// URLs
     # development
     debug: bool = False
 
@@ -85,6 +88,35 @@ class Settings:
             raise SettingsError("database_url must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
         if not self.broker_url.startswith(("memory://", "redis://", "rediss://")):
             raise SettingsError("broker_url must start with memory:// or redis://")
+        self._check_checkpoints()
+
+    def _check_checkpoints(self) -> None:
+        if self.checkpoint_interval_s < 0:
+            raise SettingsError("checkpoint_interval_s must be 0 (off) or a number of seconds")
+        if self.checkpoint_interval_s and not self.checkpoint_sink:
+            raise SettingsError("checkpoint_interval_s is set but checkpoint_sink is empty: where should they go?")
+        if self.checkpoint_sink and not self.checkpoint_interval_s:
+            raise SettingsError("checkpoint_sink is set but checkpoint_interval_s is 0: no checkpoint would be written")
+        guarded = [Path(self.data_dir).resolve()]
+        database_file = self.db_url.split(":///", 1)[-1].split("?", 1)[0] if self.is_sqlite else ""
+        if database_file and database_file != ":memory:":
+            guarded.append(Path(database_file).resolve().parent)
+        for sink in self.checkpoint_sink:
+            if "://" in sink:
+                scheme, rest = sink.split("://", 1)
+                host = rest.split("/", 1)[0].rsplit("@", 1)[-1].split(":", 1)[0]
+                if not (scheme == "https" and host) and not (scheme == "http" and host == "127.0.0.1"):
+                    raise SettingsError(
+                        f"checkpoint_sink {sink!r}: a URL sink must be https:// (http:// only to 127.0.0.1)"
+                    )
+                continue
+            path = Path(sink).expanduser().resolve()
+            for directory in guarded:
+                if path == directory or path.is_relative_to(directory):
+                    raise SettingsError(
+                        f"checkpoint_sink {sink!r} is inside {directory}, next to the data it vouches for: "
+                        "whoever can cut the log could rewrite it too; keep checkpoints elsewhere"
+                    )
 
     @property
     def db_url(self) -> str:

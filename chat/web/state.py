@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from starlette.requests import HTTPConnection
 
 from chat.accounts.ratelimit import Limiters, SlidingWindowLimiter
+from chat.archive.checkpoint_sinks import CheckpointWriter
 from chat.config import Settings
 from chat.realtime.hub import Hub
 from chat.store.db import Database
@@ -27,6 +28,8 @@ class Services:
     post_limiter: SlidingWindowLimiter
     # what the first account needs (``chat.web.hosts.required_setup_token``): None lets the first visitor in
     setup_token: str | None
+    # the periodic audit checkpoints (``settings.checkpoint_*``); None when off
+    checkpoints: CheckpointWriter | None = None
     # open websockets of this process, by user and by client address (``settings.ws_max_per_*``)
     ws_per_user: dict[int, int] = field(default_factory=dict)
     ws_per_address: dict[str, int] = field(default_factory=dict)
