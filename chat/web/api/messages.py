@@ -58,8 +58,8 @@ async def post(request: Request) -> Response:
     cmd = await read_command(request, PostMessage)
     svc = services(request)
     svc.post_limiter.hit(str(actor.id))
-    async with svc.db.transaction() as session:
-        posted = await post_message(session, actor, path_id(request), cmd, max_chars=svc.settings.max_message_chars)
+    conversation_id, max_chars = path_id(request), svc.settings.max_message_chars
+    posted = await svc.db.write(lambda session: post_message(session, actor, conversation_id, cmd, max_chars=max_chars))
     return json_ok(posted.message, status=201 if posted.created else 200)
 
 
