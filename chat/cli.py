@@ -181,7 +181,11 @@ def audit() -> None:
 
 @audit.command("verify")
 @click.option(
-    "--conversation", "conversation_id", type=int, default=None, help="Verify only this conversation's chain."
+    "--conversation",
+    "conversation_id",
+    type=int,
+    default=None,
+    help="Verify only this conversation's chain, and compare only its rows with the replayed log.",
 )
 @click.option(
     "--checkpoint",
@@ -194,9 +198,14 @@ def audit() -> None:
 )
 @data_dir_option
 def audit_verify(conversation_id: int | None, checkpoint_file: Path | None, data_dir: Path | None) -> None:
-    """Verify every hash chain of the event log (exit 1 and name the first bad event if one breaks)."""
+    """Verify every hash chain of the event log (exit 1 and name the first bad event if one breaks).
+
+    Then replay the log and compare it with the tables people read (messages, revisions,
+    reactions, memberships): exit 1 and name the first difference in each table.
+    """
     from chat.archive.audit import AuditReport, verify_log
     from chat.archive.checkpoints import CheckpointError, Finding, compare
+    from chat.archive.replay import ReplayReport, replay_log
 
     settings = load_settings(data_dir=data_dir)
     checkpoints = []
@@ -209,13 +218,14 @@ def audit_verify(conversation_id: int | None, checkpoint_file: Path | None, data
             only = f"c{conversation_id}"
             checkpoints = [replace(c, chains={k: v for k, v in c.chains.items() if k == only}) for c in checkpoints]
 
-    async def work(db: Database) -> tuple[AuditReport, list[Finding]]:
+    async def work(db: Database) -> tuple[AuditReport, list[Finding], ReplayReport]:
         async with db.read(threaded=True) as session:
             report = await verify_log(session, conversation_id)
-            return report, (await compare(session, checkpoints) if checkpoints else [])
+            findings = await compare(session, checkpoints) if checkpoints else []
+            return report, findings, await replay_log(session, conversation_id)
 
     try:
-        report, findings = run_with_db(settings, work)
+        report, findings, replayed = run_with_db(settings, work)
     except ChatError as exc:
         raise click.ClickException(exc.message) from exc
     bad = report.first_problem
@@ -226,12 +236,17 @@ def audit_verify(conversation_id: int | None, checkpoint_file: Path | None, data
         click.echo(f"FAILED: event {event_id} of message {message_id} is missing from the log", err=True)
     for finding in findings:
         click.echo(f"FAILED: chain {finding.chain} does not match the checkpoint: {finding.problem}", err=True)
-    if bad is not None or report.missing_events or findings:
+    for difference in replayed.differences:
+        click.echo(f"FAILED: table {difference.table} does not match the log: {difference.problem}", err=True)
+    if bad is not None or report.missing_events or findings or not replayed.ok:
         sys.exit(1)
     click.echo(
         f"OK: {len(report.chains)} chain(s), {report.events} event(s) verified"
         + (f", {report.redacted} with an erased body (redacted)" if report.redacted else "")
         + (f"; they match {len(checkpoints)} checkpoint(s)" if checkpoints else "")
+        + f"; the tables match the log ({replayed.conversations} conversation(s) replayed"
+        + (f", {replayed.bodies_skipped} erased body(ies) not compared" if replayed.bodies_skipped else "")
+        + ")"
     )
 
 

@@ -44,6 +44,12 @@ class AuditReport:
 
 
 async def _rows(session: AsyncSession, chain: str) -> AsyncIterator[StoredEvent]:
+    async for row in chain_events(session, chain):
+        yield stored_event(row)
+
+
+async def chain_events(session: AsyncSession, chain: str) -> AsyncIterator[models.Event]:
+    """One chain's rows in ``seq`` order, read in batches and detached from the session after each."""
     after = 0
     while True:
         batch = (
@@ -55,7 +61,8 @@ async def _rows(session: AsyncSession, chain: str) -> AsyncIterator[StoredEvent]
             )
         ).all()
         for row in batch:
-            yield stored_event(row)
+            yield row
+        session.expunge_all()  # callers keep what they need, not the rows
         if len(batch) < BATCH:
             return
         after = batch[-1].seq
