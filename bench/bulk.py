@@ -26,12 +26,12 @@ from typing import Any
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chat.archive.chain import GENESIS, Link, body_digest, link_hash
+from chat.archive.chain import GENESIS, Link, body_digest
 from chat.channels.meetings import detect_meetings
 from chat.channels.message_commands import topic_key
 from chat.channels.message_views import message_event_body, message_event_data, message_out
 from chat.channels.render import MentionTarget, Rendered, render_markdown
-from chat.domain.events import chain_name, written_directly
+from chat.domain.events import chain_name, stored_row, written_directly
 from chat.store import models
 
 CHUNK = 2000  # rows per INSERT … VALUES batch
@@ -127,27 +127,9 @@ async def load_posts(
             created_at=now,
             body_digest=body_digest(body_text),
         )
-        hash_ = link_hash(prev, link)
-        events.append(
-            {
-                "id": event_id,
-                "chain": chain,
-                "seq": seq,
-                "conversation_id": conversation_id,
-                "actor_id": author_id,
-                "subject_id": None,
-                "message_id": message_id,
-                "audience": "members",
-                "kind": "message.posted",
-                "payload": payload,
-                "body": body_text,
-                "body_digest": link.body_digest,
-                "redacted": False,
-                "created_at": now,
-                "prev_hash": prev,
-                "hash": hash_,
-            }
-        )
+        row = stored_row(link, prev, body_text)
+        hash_ = row["hash"]
+        events.append({"id": event_id, **row})
         messages.append({**columns, "event_id": event_id, "seq": seq})
         revisions.append(
             {

@@ -144,24 +144,8 @@ async def append_event(
         created_at=created_at or models.utcnow(),
         body_digest=digest,
     )
-    hash_ = link_hash(prev_hash, link)
-    row = {
-        "chain": chain,
-        "seq": seq,
-        "conversation_id": conversation_id,
-        "actor_id": actor_id,
-        "subject_id": subject_id,
-        "message_id": message_id,
-        "audience": audience,
-        "kind": kind,
-        "payload": payload,
-        "body": body_text,
-        "body_digest": digest,
-        "redacted": False,
-        "created_at": link.created_at,
-        "prev_hash": prev_hash,
-        "hash": hash_,
-    }
+    row = stored_row(link, prev_hash, body_text)
+    hash_ = row["hash"]
     event_id = (await (await session.connection()).execute(_INSERT_EVENT, row)).scalar_one()
     stage(session, ("chain", chain), (seq, hash_))
     if conversation_id is not None and kind not in _LEAVES_STANDING:
@@ -181,6 +165,28 @@ async def append_event(
     )
     outbox(session).append(event)
     return event
+
+
+def stored_row(link: Link, prev_hash: str, body_text: str | None) -> dict[str, Any]:
+    """The ``events`` columns of the event ``link`` describes, chained after ``prev_hash``
+    (what :func:`append_event` inserts, and what a bulk load writes)."""
+    return {
+        "chain": link.chain,
+        "seq": link.seq,
+        "conversation_id": link.conversation_id,
+        "actor_id": link.actor_id,
+        "subject_id": link.subject_id,
+        "message_id": link.message_id,
+        "audience": link.audience,
+        "kind": link.kind,
+        "payload": link.payload,
+        "body": body_text,
+        "body_digest": link.body_digest,
+        "redacted": False,
+        "created_at": link.created_at,
+        "prev_hash": prev_hash,
+        "hash": link_hash(prev_hash, link),
+    }
 
 
 def conversation_changed(session: AsyncSession, conversation_id: int) -> None:
