@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-RegistrationMode = Literal["open", "invite", "closed"]
+RegistrationMode = Literal["open", "invite", "domains", "closed"]
 InvitePolicy = Literal["members", "admins"]
+ChannelCreation = Literal["members", "admins"]
 
 
 class SettingsError(ValueError):
@@ -39,6 +40,8 @@ class Settings:
     # accounts
     registration_mode: RegistrationMode = "open"
     invite_policy: InvitePolicy = "members"  # who may invite to private groups
+    allowed_domains: tuple[str, ...] = ()  # registration_mode "domains": e-mail domains that may register
+    channel_creation: ChannelCreation = "members"  # who may create channels and groups
     session_days: int = 30
     # rate limits (window in seconds, count per window); 0 disables a limit (load tests only)
     login_limit_per_account: int = 5
@@ -58,6 +61,11 @@ class Settings:
     heartbeat_s: int = 25
     # messages
     max_message_chars: int = 10000
+    edit_window_s: int = 0  # authors may edit their messages for this long; 0: no limit
+    delete_window_s: int = 0  # authors may delete their messages for this long; 0: no limit
+    meeting_base_url: str = "https://meet.jit.si"  # where /meet creates rooms
+    # archive: messages older than this many days are purged (bodies erased); 0 keeps them forever
+    retention_days: int = 0
     # audit checkpoints (chat.archive.checkpoint_sinks): 0 = off
     checkpoint_interval_s: int = 0
     checkpoint_sink: tuple[str, ...] = ()  # file paths outside data_dir and/or https:// URLs
@@ -69,6 +77,13 @@ class Settings:
             raise SettingsError(f"registration_mode must be one of {get_args(RegistrationMode)}")
         if self.invite_policy not in get_args(InvitePolicy):
             raise SettingsError(f"invite_policy must be one of {get_args(InvitePolicy)}")
+        if self.channel_creation not in get_args(ChannelCreation):
+            raise SettingsError(f"channel_creation must be one of {get_args(ChannelCreation)}")
+        for name in ("edit_window_s", "delete_window_s", "retention_days"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{name} must be 0 (no limit) or positive")
+        if not self.meeting_base_url.startswith("https://"):
+            raise SettingsError("meeting_base_url must start with https://")
         if not (0 < self.port < 65536):
             raise SettingsError("port must be between 1 and 65535")
         for name in (

@@ -89,6 +89,9 @@ class User(Base):
     email: Mapped[str | None] = mapped_column(String(254))
     preferences: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    muted_until: Mapped[datetime | None]  # a moderator's mute: no posting anywhere until then
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)  # suspends purges of their messages
+    erased_at: Mapped[datetime | None]  # personal data erased (name pseudonymised, bodies redacted)
 
 
 class WebSession(Base):
@@ -133,8 +136,11 @@ class Invitation(Base):
     email: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
-    used_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    used_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # the last account registered with it
     used_at: Mapped[datetime | None]
+    single_use: Mapped[bool] = mapped_column(Boolean, default=True)  # False: a link reusable until it expires
+    use_count: Mapped[int] = mapped_column(Integer, default=0)
+    revoked_at: Mapped[datetime | None]
 
 
 # --- conversations ----------------------------------------------------------------
@@ -167,6 +173,11 @@ class Conversation(Base):
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    # who manages it now (starts as created_by; an admin may transfer it)
+    owner_id: Mapped[int | None] = mapped_column(BigInteger)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)  # new users join it on registration
+    retention_days: Mapped[int | None] = mapped_column(Integer)  # None: the workspace's retention
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)  # suspends purges here
 
 
 class Membership(Base):
@@ -186,6 +197,7 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("author_id", "nonce"),
         Index("ix_messages_conversation_topic_id", "conversation_id", "topic_key", "id"),
+        Index("ix_messages_conversation_created_at", "conversation_id", "created_at"),  # retention, date exports
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -207,6 +219,7 @@ class Message(Base):
     delete_reason: Mapped[str | None] = mapped_column(String(500))
     event_id: Mapped[int | None] = mapped_column(BigInteger)  # the message.posted event
     seq: Mapped[int | None] = mapped_column(BigInteger)
+    redacted_at: Mapped[datetime | None]  # body erased by retention or a user's erasure (not a deletion)
 
 
 class MessageRevision(Base):
@@ -254,6 +267,38 @@ class ReadMarker(Base):
     last_read_id: Mapped[int] = mapped_column(BigInteger)
 
 
+# --- moderation and workspace ------------------------------------------------------
+
+
+class Report(Base):
+    """A member's report of a message, waiting in the moderators' queue until resolved."""
+
+    __tablename__ = "reports"
+    __table_args__ = (Index("ix_reports_resolved_at_id", "resolved_at", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    conversation_id: Mapped[int] = mapped_column(BigInteger)  # where the message was when reported
+    reporter_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str | None] = mapped_column(String(16))  # dismiss | delete | mute | remove | deactivate
+    note: Mapped[str] = mapped_column(String(500), default="")
+
+
+class WorkspaceSetting(Base):
+    """One workspace setting changed by an admin; absent keys take their ``CHAT_*`` default."""
+
+    __tablename__ = "workspace_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[int | None] = mapped_column(BigInteger)
+
+
 # --- the event log ------------------------------------------------------------------
 
 
@@ -276,6 +321,8 @@ class Event(Base):
         Index("ix_events_conversation_id_id", "conversation_id", "id"),
         Index("ix_events_subject_id_id", "subject_id", "id"),
         Index("ix_events_audience_id", "audience", "id"),
+        Index("ix_events_actor_id_id", "actor_id", "id"),  # the audit log filtered by actor
+        Index("ix_events_created_at", "created_at"),  # … and by date
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

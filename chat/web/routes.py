@@ -7,7 +7,7 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from chat.web import pages
+from chat.web import admin, pages
 from chat.web.api import accounts, conversations, events, health, messages, search
 from chat.web.openapi import API_PREFIX, openapi_endpoint
 from chat.web.socket import websocket_endpoint
@@ -27,5 +27,6 @@ def build_routes() -> list[BaseRoute]:
         Route("/health", health.health, methods=["GET"], name="health-probe"),  # where probes look first
         WebSocketRoute(f"{API_PREFIX}/ws", websocket_endpoint, name="ws"),
         *pages.routes,
+        *admin.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
     ]
