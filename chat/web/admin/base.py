@@ -27,6 +27,8 @@ SECTIONS = (
     Section("/admin/bots", "admin.nav.bots", admins_only=True),
     Section("/admin/conversations", "admin.nav.conversations", admins_only=True),
     Section("/admin/settings", "admin.nav.settings", admins_only=True),
+    Section("/admin/retention", "admin.nav.retention", admins_only=True),
+    Section("/admin/exports", "admin.nav.exports", admins_only=True),
     Section("/admin/audit", "admin.nav.audit", admins_only=True),
 )
 
