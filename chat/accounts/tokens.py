@@ -33,11 +33,15 @@ def token_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-async def create_token(session: AsyncSession, actor: Actor, cmd: CreateToken) -> TokenCreated:
-    """A new personal token for ``actor``; the result holds the raw token, shown once."""
+async def create_token(
+    session: AsyncSession, actor: Actor, cmd: CreateToken, *, for_user: int | None = None
+) -> TokenCreated:
+    """A new token for ``actor`` (or, ``for_user``, for a bot they manage: the caller checked);
+    the result holds the raw token, shown once."""
+    owner = actor.id if for_user is None else for_user
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = models.ApiToken(
-        user_id=actor.id,
+        user_id=owner,
         name=cmd.name,
         token_hash=token_hash(raw),
         prefix=raw[:_SHOWN_CHARS],
@@ -49,7 +53,7 @@ async def create_token(session: AsyncSession, actor: Actor, cmd: CreateToken) ->
         session,
         kind="token.created",
         actor_id=actor.id,
-        subject_id=actor.id,
+        subject_id=owner,
         audience="subject",
         data={"token_id": row.id, "name": row.name},
     )
@@ -78,13 +82,15 @@ async def list_tokens(session: AsyncSession, actor: Actor) -> TokenList:
     )
 
 
-async def revoke_token(session: AsyncSession, actor: Actor, token_id: int) -> None:
-    """Revoke one of your tokens (404 ``token_not_found`` for another user's, a revoked or an unknown id)."""
+async def revoke_token(session: AsyncSession, actor: Actor, token_id: int, *, of_user: int | None = None) -> None:
+    """Revoke one of your tokens, or (``of_user``) of a bot you manage (the caller checked):
+    404 ``token_not_found`` for another user's, a revoked or an unknown id."""
+    owner = actor.id if of_user is None else of_user
     if not 0 < token_id <= MAX_ID:
         raise NotFound("token_not_found", "no such token")
     row = await session.scalar(
         select(models.ApiToken).where(
-            models.ApiToken.id == token_id, models.ApiToken.user_id == actor.id, models.ApiToken.revoked_at.is_(None)
+            models.ApiToken.id == token_id, models.ApiToken.user_id == owner, models.ApiToken.revoked_at.is_(None)
         )
     )
     if row is None:
@@ -95,7 +101,7 @@ async def revoke_token(session: AsyncSession, actor: Actor, token_id: int) -> No
         session,
         kind="token.revoked",
         actor_id=actor.id,
-        subject_id=actor.id,
+        subject_id=owner,
         audience="subject",
         data={"token_id": row.id, "name": row.name},
     )
@@ -128,14 +134,21 @@ _LIVE_TOKEN = (
 )
 
 
-async def create_bot(session: AsyncSession, actor: Actor | None, name: str, owner: Actor | int | str) -> BotCreated:
+async def create_bot(
+    session: AsyncSession,
+    actor: Actor | None,
+    name: str,
+    owner: Actor | int | str,
+    *,
+    display_name: str | None = None,
+) -> BotCreated:
     """A bot account owned by ``owner`` (an Actor, a user id or a username), and its first token.
 
     ``actor=None`` is the operator at the console (``chat create-bot``); otherwise
     the actor must be an admin or the owner. The owner is an active human, not a guest.
     Two events: ``user.created`` and ``token.created``.
     """
-    cmd = NewBot(username=name)
+    cmd = NewBot(username=name, display_name=display_name)
     owner_user = await _load_owner(session, owner)
     if owner_user is None:
         raise NotFound("user_not_found", "the owner does not exist", field="owner")

@@ -409,6 +409,21 @@ def can_create_invitation(actor: Actor, role: InviteRole, mode: RegistrationMode
     return True
 
 
+def can_see_all_invitations(actor: Actor) -> bool:
+    """Admins list every invitation; everyone else only the ones they created."""
+    return actor.is_admin and not actor.is_bot
+
+
+def can_revoke_invitation(actor: Actor, is_creator: bool) -> bool:
+    """Its creator revokes an invitation, and so does any admin."""
+    return not actor.is_bot and (is_creator or actor.is_admin)
+
+
+def can_manage_bot(actor: Actor, owner_id: int | None) -> bool:
+    """Issue and revoke a bot's tokens, see them: the bot's owner, and admins."""
+    return not actor.is_bot and (actor.is_admin or (owner_id is not None and owner_id == actor.id))
+
+
 def can_register(mode: RegistrationMode, *, first_account: bool, has_invitation: bool) -> bool:
     """Self-registration: the first account always; then ``open`` anyone, otherwise an invitation."""
     return first_account or mode == "open" or has_invitation

@@ -8,7 +8,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from chat.web import admin, pages
-from chat.web.api import accounts, conversations, events, health, messages, search
+from chat.web.api import accounts, bots, conversations, events, health, messages, search
 from chat.web.openapi import API_PREFIX, openapi_endpoint
 from chat.web.socket import websocket_endpoint
 
@@ -19,6 +19,7 @@ def build_routes() -> list[BaseRoute]:
     return [
         Route(f"{API_PREFIX}/openapi.json", openapi_endpoint, methods=["GET"], name="openapi"),
         *accounts.routes,
+        *bots.routes,
         *conversations.routes,
         *messages.routes,
         *search.routes,
