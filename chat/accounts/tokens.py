@@ -5,14 +5,20 @@ works while it is not revoked and its user is active. Events:
 ``token.created`` and ``token.revoked`` (audience ``subject``; never the token).
 ``token.revoked`` names the token by ``token_id``: the realtime hub closes the
 sockets opened with that token (close code 4001) on every server process.
+
+``last_used_at`` says when a token last authenticated, to within
+:data:`USE_RECORDED_EVERY` (:func:`record_token_use`): recording every request
+would add a write to every read. It is bookkeeping, not a state change: no event.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.accounts.commands import CreateToken, NewBot
@@ -27,6 +33,15 @@ from chat.store import models
 TOKEN_PREFIX = "salon_"  # noqa: S105 - not a secret: the visible start of every token
 _SHOWN_CHARS = 12  # "salon_" and six random characters: enough to tell tokens apart in a list
 _MAX_TOKEN_CHARS = 128
+USE_RECORDED_EVERY = timedelta(minutes=5)
+
+
+class TokenAuth(NamedTuple):
+    """The active user behind a token, the token's id (what ``token.revoked`` names), its last use."""
+
+    actor: Actor
+    token_id: int
+    last_used_at: datetime | None
 
 
 def token_hash(raw: str) -> str:
@@ -113,18 +128,36 @@ async def actor_for_token(session: AsyncSession, raw: str) -> Actor | None:
     return found[0] if found is not None else None
 
 
-async def token_actor(session: AsyncSession, raw: str) -> tuple[Actor, int] | None:
-    """The active user behind a raw token, with the token's id (what ``token.revoked`` names)."""
+async def token_actor(session: AsyncSession, raw: str) -> TokenAuth | None:
+    """The active user behind a raw token, with the token's id and when it was last used."""
     if not raw.startswith(TOKEN_PREFIX) or len(raw) > _MAX_TOKEN_CHARS:
         return None
     row = (await session.execute(_LIVE_TOKEN, {"hash": token_hash(raw)})).first()
-    return (actor_from_row(row), int(row[-1])) if row is not None else None
+    return TokenAuth(actor_from_row(row), int(row[-2]), row[-1]) if row is not None else None
+
+
+def use_worth_recording(last_used_at: datetime | None, now: datetime) -> bool:
+    """Whether a use at ``now`` should be written (the stored one is missing or older than the interval)."""
+    return last_used_at is None or last_used_at <= now - USE_RECORDED_EVERY
+
+
+async def record_token_use(session: AsyncSession, token_id: int) -> None:
+    """Set ``last_used_at`` to now, unless another request recorded a use within the interval."""
+    now = models.utcnow()
+    await session.execute(
+        update(models.ApiToken)
+        .where(
+            models.ApiToken.id == token_id,
+            or_(models.ApiToken.last_used_at.is_(None), models.ApiToken.last_used_at <= now - USE_RECORDED_EVERY),
+        )
+        .values(last_used_at=now)
+    )
 
 
 # Every request and every socket handshake authenticates: built once, and it reads only what
 # an Actor holds (no User entity to load).
 _LIVE_TOKEN = (
-    select(*ACTOR_COLUMNS, models.ApiToken.id)
+    select(*ACTOR_COLUMNS, models.ApiToken.id, models.ApiToken.last_used_at)
     .join(models.ApiToken, models.ApiToken.user_id == models.User.id)
     .where(
         models.ApiToken.token_hash == bindparam("hash"),
