@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import httpx2
 from starlette.applications import Starlette
 
 from chat.store.db import Database
-from tests.accounts.helpers import counts, events_after, last_event_id
+from tests.accounts.helpers import events_after, last_event_id
 from tests.factories import Cast
 from tests.web.authhelp import as_user
+from tests.web.test_api_accounts import expect as refused
 from tests.web.test_pages import assert_no_inline_code, log_in
 
 API = "/api/v1"
-
-
-async def refused(
-    client: httpx2.AsyncClient, db: Database, method: str, path: str, status: int, code: str, **kw: Any
-) -> None:
-    before = await counts(db)
-    response = await client.request(method, API + path, **kw)
-    assert (response.status_code, response.json()["error"]["code"]) == (status, code), response.text
-    assert await counts(db) == before
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -22,19 +22,11 @@ from tests.conftest import Live
 from tests.factories import Cast, password_of
 from tests.web.authhelp import as_user
 from tests.web.socket_support import Connector, connector
+from tests.web.test_api_accounts import expect as refused
 from tests.web.test_pages import ORIGIN, assert_no_inline_code, log_in
 from tests.web.test_socket_credentials import login, post_after_close, session_socket, still_open
 
 API = "/api/v1"
-
-
-async def refused(
-    client: httpx2.AsyncClient, db: Database, method: str, path: str, status: int, code: str, **kw: Any
-) -> None:
-    before = await counts(db)
-    response = await client.request(method, API + path, **kw)
-    assert (response.status_code, response.json()["error"]["code"]) == (status, code), response.text
-    assert await counts(db) == before
 
 
 # --- the page ------------------------------------------------------------------------------------
