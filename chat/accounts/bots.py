@@ -68,7 +68,7 @@ async def list_bots(session: AsyncSession, actor: Actor) -> BotList:
         .where(models.User.is_bot.is_(True))
         .order_by(models.User.username)
     )
-    if not policy.can_manage_bot(actor, owner_id=None):
+    if not policy.can_manage_users(actor):  # admins see every bot
         query = query.where(models.User.bot_owner_id == actor.id)
     bots = (await session.execute(query)).all()
     ids = [bot.id for bot, _ in bots]

@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from chat.accounts.commands import UpdateUser
 from chat.accounts.users import update_user
 from chat.store.db import Database
-from tests.accounts.helpers import counts, events_after, last_event_id, new_conversation
+from tests.accounts.helpers import counts, events_after, last_event_id, new_conversation, set_registration_mode
 from tests.channels.messaging_support import channel
 from tests.conftest import Live
 from tests.factories import Cast, password_of
@@ -216,3 +216,23 @@ async def test_reset_sessions_closes_the_session_sockets_at_once(live: Live, db:
             assert await by_session.wait_closed() == 4001 and by_session.close_reason == "sessions reset"
             await post_after_close(by_session, db, general)
         assert await still_open(by_token)
+
+
+# --- the registration mode in force ---------------------------------------------------------------
+
+
+async def test_registration_follows_the_mode_in_force_not_the_startup_setting(
+    client: httpx2.AsyncClient, app: Starlette, db: Database, cast: Cast
+) -> None:
+    assert app.state.services.settings.registration_mode == "invite"
+    body = {"username": "dora", "password": "a-long-password"}
+    await refused(client, db, "POST", "/users", 403, "invitation_required", json=body)
+    assert 'id="invite"' in (await client.get("/register")).text
+    await set_registration_mode(db, "closed")
+    await refused(client, db, "POST", "/users", 403, "registration_closed", json=body)
+    closed = (await client.get("/register")).text
+    assert "Registration is closed" in closed and 'id="auth-form"' not in closed
+    maya = await as_user(client, app, cast.maya)
+    await refused(client, db, "POST", "/invitations", 403, "cannot_invite", headers=maya, json={"role": "member"})
+    await set_registration_mode(db, "open")
+    assert (await client.post(f"{API}/users", json=body)).status_code == 201
