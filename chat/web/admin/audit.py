@@ -40,6 +40,7 @@ async def audit_page(request: Request) -> Response:
         verified=query.verify,
         filters=filters,
         active_filters={k: v for k, v in filters.items() if v},
+        cursor=query.cursor,
         people=people.users,
         kind_max=KIND_MAX,
     )
