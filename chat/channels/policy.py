@@ -328,14 +328,14 @@ async def require_post(session: AsyncSession, actor: Actor, conversation_id: int
 
 async def _load_standing(session: AsyncSession, conversation_id: int) -> Standing:
     c = models.Conversation
-    owner = func.coalesce(c.owner_id, c.created_by)
+    owner = func.coalesce(c.owner_id, c.created_by).label("owner_id")
     row = (await session.execute(select(c.kind, c.archived, owner).where(c.id == conversation_id))).one_or_none()
     if row is None:
         raise conversation_not_found()
     members = await session.scalars(
         select(models.Membership.user_id).where(models.Membership.conversation_id == conversation_id)
     )
-    standing = Standing(kind=row[0], archived=row[1], owner_id=row[2], members=frozenset(members))  # type: ignore[arg-type]
+    standing = Standing(kind=row.kind, archived=row.archived, owner_id=row.owner_id, members=frozenset(members))
     stage(session, ("standing", conversation_id), standing)
     return standing
 
@@ -475,7 +475,7 @@ async def access_managed(session: AsyncSession, actor: Actor, conversation_id: i
     try:
         return await access_conversation(session, actor, conversation_id, lock=True)
     except NotFound:
-        if not actor.is_admin:
+        if not can_administer(actor):
             raise
     conversation = await session.get(models.Conversation, conversation_id)  # row locked by the attempt above
     if conversation is None or conversation.kind != "private":
