@@ -8,7 +8,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from chat.web import admin, pages
-from chat.web.api import accounts, bots, conversations, events, health, messages, search
+from chat.web.api import accounts, audit, bots, conversations, events, health, messages, search, settings
 from chat.web.openapi import API_PREFIX, openapi_endpoint
 from chat.web.socket import websocket_endpoint
 
@@ -25,6 +25,8 @@ def build_routes() -> list[BaseRoute]:
         *search.routes,
         *events.routes,
         *health.routes,
+        *settings.routes,
+        *audit.routes,
         Route("/health", health.health, methods=["GET"], name="health-probe"),  # where probes look first
         WebSocketRoute(f"{API_PREFIX}/ws", websocket_endpoint, name="ws"),
         *pages.routes,

@@ -12,6 +12,13 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from chat.web.admin import base, bots, users
+from chat.web.admin import audit, base, bots, conversations, settings, users
 
-routes: list[BaseRoute] = [*base.routes, *users.routes, *bots.routes]
+routes: list[BaseRoute] = [
+    *base.routes,
+    *users.routes,
+    *bots.routes,
+    *conversations.routes,
+    *settings.routes,
+    *audit.routes,
+]

@@ -13,7 +13,6 @@ session is written in a transaction.
 from __future__ import annotations
 
 import dataclasses
-from typing import cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
@@ -60,7 +59,7 @@ _BODY_ERRORS = ("malformed_json", "body_too_large", "invalid_body", "unknown_fie
 async def rules_in_force(session: AsyncSession, request: Request) -> tuple[RegistrationMode, InvitePolicy]:
     """The registration mode and invitation policy in force now (stored settings over ``CHAT_*``)."""
     ws = await workspace.load(session, services(request).settings)
-    return cast(RegistrationMode, ws.registration_mode), cast(InvitePolicy, ws.invite_policy)
+    return ws.registration_mode, ws.invite_policy
 
 
 def _check_browser_origin(request: Request) -> None:
