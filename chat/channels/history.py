@@ -129,9 +129,10 @@ async def get_message(session: AsyncSession, actor: Actor, message_id: int) -> M
 
 
 async def message_history(session: AsyncSession, actor: Actor, message_id: int) -> MessageHistory:
-    """The revisions of a message the actor can see. A deleted message shows none (its tombstone says why)."""
+    """The revisions of a message the actor can see. A deleted message shows none (its tombstone says why),
+    nor does a redacted one (their text was erased)."""
     row, _ = await access_message(session, actor, message_id)
-    if row.deleted_at is not None:
+    if row.deleted_at is not None or row.redacted_at is not None:
         return MessageHistory(message=row.id, revisions=[])
     revisions = (
         await session.scalars(

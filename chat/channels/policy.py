@@ -422,3 +422,24 @@ def directory_scope(actor: Actor) -> DirectoryScope:
 def can_own_bot(role: str, is_bot: bool, active: bool) -> bool:
     """A bot's owner is an active human who is not a guest."""
     return active and not is_bot and role != "guest"
+
+
+# --- retention, legal hold and personal data (issue 11) ----------------------------------
+#
+# * Retention periods and legal holds (on a conversation or a user): admins, who are not
+#   bots, for every conversation, private groups and direct conversations included: a hold
+#   is a legal duty over the data, not a look at it (the admin page shows no message).
+# * Erasing a user's personal data: admins, never themselves (another admin must do it, so
+#   nobody erases the record of their own actions); the last admin and a user on legal hold
+#   are refused by the action, which knows those facts.
+# * Exporting your own data: anyone signed in, for themselves only.
+
+
+def can_manage_retention(actor: Actor) -> bool:
+    """Set a conversation's retention or legal hold, or a user's legal hold."""
+    return actor.is_admin and not actor.is_bot
+
+
+def can_erase_user(actor: Actor, target_is_self: bool) -> bool:
+    """Erase a user's personal data (bodies redacted, name pseudonymised, account closed)."""
+    return can_manage_users(actor) and not target_is_self
