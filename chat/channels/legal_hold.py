@@ -193,3 +193,23 @@ async def retention_overview(
         held_users=[HeldUser(h.id, h.username, h.display_name, h.active) for h in held],
         has_more=len(rows) > limit,
     )
+
+
+async def find_users(session: AsyncSession, actor: Actor, text: str, *, limit: int = 20) -> list[HeldUser]:
+    """Users whose username or display name contains ``text`` (case-insensitive), to place a hold on."""
+    _require_admin(actor)
+    u = models.User
+    pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    found = (
+        await session.scalars(
+            select(u)
+            .where(
+                (func.lower(u.username).like(pattern, escape="\\"))
+                | (func.lower(u.display_name).like(pattern, escape="\\")),
+                u.erased_at.is_(None),
+            )
+            .order_by(u.username)
+            .limit(limit)
+        )
+    ).all()
+    return [HeldUser(f.id, f.username, f.display_name, f.active) for f in found]
