@@ -35,6 +35,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chat.accounts.users import ERASED_PREFIX
 from chat.channels import policy
 from chat.channels.names import confusable_key
 from chat.channels.queries import member_ids
@@ -123,7 +124,7 @@ async def erase_user(
         for model in (models.TopicState, models.ReadMarker):
             await session.execute(delete(model).where(model.user_id == user.id))
         await session.execute(update(models.Invitation).where(models.Invitation.used_by == user.id).values(email=None))
-        pseudonym = f"erased-{user.id}"
+        pseudonym = f"{ERASED_PREFIX}{user.id}"
         user.username, user.display_name = pseudonym, FORMER_USER
         user.username_skeleton, user.display_skeleton = confusable_key(pseudonym), confusable_key(FORMER_USER)
         user.email = user.password_hash = None

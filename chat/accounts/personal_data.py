@@ -3,8 +3,10 @@
 The archive holds, each as one JSON file:
 
 * ``profile.json``: the account (username, display name, e-mail, role, dates, preferences);
-* ``messages.json``: every message they wrote, wherever it is now, with every revision
-  (a redacted or deleted message shows as such, its text is gone for everyone);
+* ``messages.json``: every message they wrote, with every revision (a redacted or deleted
+  message shows as such, its text is gone for everyone); a message or revision now in a
+  conversation they may not see (moved into a group they are not in) keeps its text, but
+  that conversation's id and topic are left out (null), as the message history hides them;
 * ``reactions.json``, ``memberships.json`` (with the conversations' names),
   ``topic_states.json`` (muted and followed topics), ``read_markers.json``;
 * ``tokens.json``: their API tokens without the secrets (name, prefix, dates);
@@ -29,6 +31,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chat.channels.history import visible_conversations
 from chat.domain.actors import Actor
 from chat.domain.events import append_event
 from chat.errors import Unauthorized
@@ -62,7 +65,7 @@ async def export_personal_data(session: AsyncSession, actor: Actor, *, now: date
         raise Unauthorized("not_authenticated")
     files: dict[str, list[dict[str, Any]] | dict[str, Any]] = {
         "profile.json": _profile(user),
-        "messages.json": await _messages(session, user.id),
+        "messages.json": await _messages(session, actor),
         "reactions.json": await _rows(
             session,
             select(models.Reaction).where(models.Reaction.user_id == user.id).order_by(models.Reaction.created_at),
@@ -161,7 +164,14 @@ async def _memberships(session: AsyncSession, user_id: int) -> list[dict[str, An
     ]
 
 
-async def _messages(session: AsyncSession, user_id: int) -> list[dict[str, Any]]:
+def _place(conversation_id: int, topic: str, visible: set[int]) -> dict[str, Any]:
+    if conversation_id in visible:
+        return {"conversation": conversation_id, "topic": topic}
+    return {"conversation": None, "topic": None}
+
+
+async def _messages(session: AsyncSession, actor: Actor) -> list[dict[str, Any]]:
+    user_id = actor.id
     m, r = models.Message, models.MessageRevision
     out: list[dict[str, Any]] = []
     after = 0
@@ -172,13 +182,16 @@ async def _messages(session: AsyncSession, user_id: int) -> list[dict[str, Any]]
         if not batch:
             return out
         ids = [row.id for row in batch]
+        rows = (await session.scalars(select(r).where(r.message_id.in_(ids)).order_by(r.id))).all()
+        visible = await visible_conversations(
+            session, actor, {row.conversation_id for row in batch} | {rev.conversation_id for rev in rows}
+        )
         revisions: dict[int, list[dict[str, Any]]] = {}
-        for rev in (await session.scalars(select(r).where(r.message_id.in_(ids)).order_by(r.id))).all():
+        for rev in rows:
             revisions.setdefault(rev.message_id, []).append(
                 {
                     "body": rev.body,
-                    "topic": rev.topic,
-                    "conversation": rev.conversation_id,
+                    **_place(rev.conversation_id, rev.topic, visible),
                     "editor": rev.editor_id,
                     "created_at": _iso(rev.created_at),
                 }
@@ -187,8 +200,7 @@ async def _messages(session: AsyncSession, user_id: int) -> list[dict[str, Any]]
             out.append(
                 {
                     "id": row.id,
-                    "conversation": row.conversation_id,
-                    "topic": row.topic,
+                    **_place(row.conversation_id, row.topic, visible),
                     "body": row.body,
                     "created_at": _iso(row.created_at),
                     "edited_at": _iso(row.edited_at),

@@ -18,10 +18,10 @@ from chat.accounts.sessions import ClientInfo, Credentials, start_session
 from chat.archive.audit import verify_log
 from chat.archive.replay import replay_log
 from chat.channels.legal_hold import SetRetention, set_conversation_retention
-from chat.channels.message_commands import EditMessage, SetTopicVisibility
+from chat.channels.message_commands import EditMessage, SetTopicVisibility, UpdateTopic
 from chat.channels.messages import edit_message, react
 from chat.channels.retention import utc_now
-from chat.channels.topics import set_topic_visibility
+from chat.channels.topics import set_topic_visibility, update_topic
 from chat.errors import ChatError
 from chat.store import models
 from chat.store.db import Database
@@ -220,3 +220,29 @@ async def test_the_last_admin_cannot_be_erased(db: Database, cast: Cast) -> None
     async with db.read() as s:
         alice = await s.get(models.User, cast.alice.id)
         assert alice is not None and alice.active and alice.erased_at is None
+
+
+async def test_a_message_moved_out_of_sight_is_exported_without_its_place(
+    app: Starlette, client: httpx2.AsyncClient, db: Database, cast: Cast
+) -> None:
+    general = await channel(db, cast.maya, "general", members=[cast.bob])
+    hidden = await channel(db, cast.maya, "staff room", kind="private")
+    message = await post(db, cast.bob, general, "moved away", topic="secret plans")
+    async with db.transaction() as s:
+        await update_topic(s, cast.maya, general, UpdateTopic(topic="secret plans", move_to_conversation=hidden))
+    response = await client.get("/api/v1/me/export", headers=await as_user(client, app, cast.bob))
+    (exported,) = unzip(response.content)["messages.json"]
+    assert (exported["id"], exported["body"], exported["conversation"], exported["topic"]) == (
+        message.id,
+        "moved away",
+        None,
+        None,
+    )
+    assert [(r["conversation"], r["topic"]) for r in exported["revisions"]] == [(general, "secret plans"), (None, None)]
+
+
+async def test_nobody_registers_an_erased_pseudonym(client: httpx2.AsyncClient, cast: Cast) -> None:
+    response = await client.post(
+        "/api/v1/users", json={"username": "erased-99", "password": "long-enough-pw"}, headers={"Origin": ORIGIN}
+    )
+    assert (response.status_code, response.json()["error"]["code"]) == (422, "username_reserved")
