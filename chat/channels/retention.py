@@ -18,12 +18,14 @@ text can no longer be found.
 
 :func:`purge_expired` works conversation by conversation, ``batch_size`` messages per
 write transaction (``db.write``: on SQLite each batch is one turn of the one writer,
-and posts queued meanwhile go first), re-reading the holds inside each transaction so a
-hold placed during a run stops it at the next batch. The transaction of a conversation's
-last batch appends one ``retention.purged`` event to its chain (``{"count", "cutoff",
-"days"}``, no actor: the server did it) when the run erased something there. A run that
-stops half way (a crash) has erased some bodies without that event; the next run erases
-the rest and logs what it erased, and each erased event row stays marked ``redacted``.
+and posts queued meanwhile go first), re-reading the holds and the conversation's
+retention inside each transaction, so a hold placed (or a retention changed) during a
+run stops that conversation's purge at the next batch. The transaction of a
+conversation's last batch appends one ``retention.purged`` event to its chain
+(``{"count", "cutoff", "days"}``, no actor: the server did it) when the run erased
+something there. A run that stops half way (a crash) has erased some bodies without
+that event; the next run erases the rest and logs what it erased, and each erased
+event row stays marked ``redacted``.
 
 The clock is a parameter: ``purge_expired(db, settings, now=...)``, and the
 :class:`RetentionScheduler` of the server (started by the app's lifespan, also run by
@@ -124,8 +126,8 @@ def effective_days(conversation_days: int | None, workspace_days: int) -> int:
     return workspace_days if conversation_days is None else conversation_days
 
 
-async def expiring_conversations(session: AsyncSession, workspace_days: int) -> list[tuple[int, int]]:
-    """``(conversation id, days)`` of every conversation not on hold whose messages expire."""
+async def expiring_conversations(session: AsyncSession, workspace_days: int) -> list[tuple[int, int | None, int]]:
+    """``(conversation id, its own days, days in force)`` of every conversation not on hold whose messages expire."""
     c = models.Conversation
     query = select(c.id, c.retention_days).where(c.legal_hold.is_(False)).order_by(c.id)
     if workspace_days == 0:
@@ -133,7 +135,7 @@ async def expiring_conversations(session: AsyncSession, workspace_days: int) -> 
     else:
         query = query.where((c.retention_days.is_(None)) | (c.retention_days > 0))
     rows = (await session.execute(query)).all()
-    return [(int(cid), effective_days(days, workspace_days)) for cid, days in rows]
+    return [(int(cid), days, effective_days(days, workspace_days)) for cid, days in rows]
 
 
 async def purge_expired(
@@ -145,11 +147,11 @@ async def purge_expired(
         targets = await expiring_conversations(session, workspace.retention_days)
     done: list[ConversationPurge] = []
     batches = 0
-    for conversation_id, days in targets:
+    for conversation_id, own_days, days in targets:
         cutoff = now - timedelta(days=days)
         total = 0
         while True:
-            batch = _Batch(conversation_id, cutoff, days, now, batch_size, total)
+            batch = _Batch(conversation_id, own_days, cutoff, days, now, batch_size, total)
             erased, finished = await db.write(batch.run)
             total += erased
             batches += 1 if erased else 0
@@ -166,6 +168,7 @@ class _Batch:
     """One write transaction of a purge: up to ``size`` expired messages of one conversation."""
 
     conversation_id: int
+    own_days: int | None  # the conversation's retention_days when the run began
     cutoff: datetime
     days: int
     now: datetime
@@ -174,11 +177,13 @@ class _Batch:
 
     async def run(self, session: AsyncSession) -> tuple[int, bool]:
         """``(messages erased, whether the conversation is done)``."""
-        held = await session.scalar(
-            select(models.Conversation.legal_hold).where(models.Conversation.id == self.conversation_id)
-        )
+        c = models.Conversation
+        now_set = (
+            await session.execute(select(c.legal_hold, c.retention_days).where(c.id == self.conversation_id))
+        ).first()
         ids: list[int] = []
-        if held is False:  # None: the conversation is gone; True: a hold was placed since the run began
+        # gone, placed on hold or given another retention since the run began: the next run decides
+        if now_set is not None and not now_set.legal_hold and now_set.retention_days == self.own_days:
             m, u = models.Message, models.User
             on_hold = select(u.id).where(u.legal_hold.is_(True))
             ids = list(

@@ -8,11 +8,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 import httpx2
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.applications import Starlette
 
 from chat.archive.audit import verify_log
@@ -32,6 +34,7 @@ from tests.factories import Cast, make_cast
 from tests.web.authhelp import as_user
 
 DAY = timedelta(days=1)
+T = TypeVar("T")
 
 
 async def set_global(db: Database, days: int) -> None:
@@ -308,3 +311,35 @@ def test_cli_purge_then_audit_verify_passes(database_url: str, monkeypatch: pyte
     verified = runner.invoke(main, ["audit", "verify"])
     assert verified.exit_code == 0, verified.output
     assert "1 with an erased body (redacted)" in verified.output
+
+
+class HoldAfterFirstBatch:
+    """The real database, with an admin placing a legal hold right after the purge's first batch commits."""
+
+    def __init__(self, db: Database, cast: Cast, conversation_id: int) -> None:
+        self.db, self.cast, self.conversation_id = db, cast, conversation_id
+        self.read = db.read
+        self.writes = 0
+
+    async def write(self, job: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        result = await self.db.write(job)
+        self.writes += 1
+        if self.writes == 1:
+            await set_conversation(self.db, self.cast, self.conversation_id, None, hold=True)
+        return result
+
+
+async def test_a_hold_placed_during_a_run_stops_it(db: Database, cast: Cast, settings: Settings) -> None:
+    general = await channel(db, cast.alice, "general")
+    posted = [await post(db, cast.alice, general, f"m{i}", topic="t") for i in range(3)]
+    racing = HoldAfterFirstBatch(db, cast, general)
+    report = await purge_expired(
+        racing,  # type: ignore[arg-type]
+        settings.replace(retention_days=1),
+        now=posted[-1].created_at + 2 * DAY,
+        batch_size=1,
+    )
+    assert report.count == 1 and racing.writes == 2  # the second batch saw the hold and erased nothing
+    assert [(await row(db, p.id)).body for p in posted] == ["", "m1", "m2"]
+    (event,) = await purged_events(db)
+    assert event.payload["count"] == 1
