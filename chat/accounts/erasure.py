@@ -11,8 +11,10 @@ messages never holds the SQLite writer for long:
    revisions and event bodies; the chains still verify). Messages in a conversation under
    legal hold keep their text (the hold is the legal obligation that prevails; the answer
    counts them in ``messages_kept``).
-3. **Pseudonymise**: every membership removed (one ``member.removed`` event per
-   conversation, as when an admin removes someone), username ``erased-<id>``, display name
+3. **Pseudonymise**: one ``messages.redacted`` event (``{"author", "count", "reason"}``) in
+   each conversation where bodies were erased, so open pages reload them; every membership
+   removed (one ``member.removed`` event per conversation, as when an admin removes
+   someone), username ``erased-<id>``, display name
    "Former user", e-mail, password hash and preferences cleared, topic states and read
    markers deleted, the e-mail of invitations they registered with cleared, ``erased_at``
    set; ``user.updated`` (the new name, to everyone) and ``user.erased`` (the counts,
@@ -113,6 +115,7 @@ async def erase_user(
 
     async def pseudonymise(session: AsyncSession) -> ErasureResult:
         user = await _checked(session, actor, user_id)
+        await _announce_redactions(session, actor, user.id, now)
         removed = await _remove_memberships(session, actor, user.id)
         m, c = models.Message, models.Conversation
         kept = await session.scalar(
@@ -192,6 +195,26 @@ async def _checked(session: AsyncSession, actor: Actor, user_id: int) -> models.
         if not others:
             raise Conflict("last_admin", "this is the last active administrator; appoint another first")
     return user
+
+
+async def _announce_redactions(session: AsyncSession, actor: Actor, user_id: int, now: datetime) -> None:
+    """One ``messages.redacted`` event per conversation where this erasure erased messages (``{"author",
+    "count"}``), so open pages reload them: the erasure's own batches wrote no event."""
+    m = models.Message
+    rows = await session.execute(
+        select(m.conversation_id, func.count())
+        .where(m.author_id == user_id, m.redacted_at == now)
+        .group_by(m.conversation_id)
+        .order_by(m.conversation_id)
+    )
+    for conversation_id, count in rows.all():
+        await append_event(
+            session,
+            kind="messages.redacted",
+            actor_id=actor.id,
+            conversation_id=int(conversation_id),
+            data={"author": user_id, "count": int(count), "reason": "erasure"},
+        )
 
 
 async def _remove_memberships(session: AsyncSession, actor: Actor, user_id: int) -> int:

@@ -225,8 +225,9 @@ function onUser(store, ev) {
   store.changed("users", "sidebar", "messages");
 }
 
-// The server erased the text of this conversation's expired messages (retention): the event says
-// how many and up to when, not which ones (a hold may keep some), so the conversation is reloaded.
+// The server erased the text of some of this conversation's messages (retention.purged: the expired
+// ones; messages.redacted: an erased person's): the event says how many, not which ones (a hold may
+// keep some), so the conversation is reloaded.
 function onPurged(store, ev, follow) {
   follow.push({ type: "gap", conversation: ev.conversation });
 }
@@ -236,6 +237,7 @@ export const HANDLERS = {
   "message.edited": onEdited,
   "message.deleted": onDeleted,
   "retention.purged": onPurged,
+  "messages.redacted": onPurged,
   "reaction.added": onReaction,
   "reaction.removed": onReaction,
   "topic.renamed": onTopicChanged,

@@ -153,6 +153,8 @@ async def test_erasure_redacts_pseudonymises_and_closes_the_account(
     kinds = [(e.kind, e.chain) for e in await events_after(db, before)]
     assert kinds == [
         ("user.deactivated", "system"),
+        ("messages.redacted", f"c{ids['general']}"),
+        ("messages.redacted", f"c{ids['dm']}"),
         ("member.removed", f"c{ids['general']}"),
         ("member.removed", f"c{ids['dm']}"),
         ("user.updated", "system"),
