@@ -50,7 +50,7 @@ async def test_the_page_lists_every_conversation_without_content(
     for cid in (general, board, dm):
         assert f'data-api="PUT /conversations/{cid}/retention"' in html
     assert f"Direct conversation #{dm}" in html
-    assert f'id="days-{board}" name="days"' in html and 'value="90"' in html
+    assert f'id="days-{board}" class="admin-days" name="days"' in html and 'value="90"' in html
     assert "On legal hold" in html
     assert f'data-api="PUT /users/{cast.carol.id}/legal-hold" data-confirm="admin.retention.confirm_lift"' in html
     assert '<a href="/admin/retention" aria-current="page">' in html
