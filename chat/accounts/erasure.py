@@ -30,7 +30,7 @@ records, which the hash chains cover and which cannot change.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -66,7 +66,6 @@ class _Progress:
     sessions_ended: int = 0
     tokens_revoked: int = 0
     messages_redacted: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 Write = Callable[[Callable[[AsyncSession], Awaitable[Any]]], Awaitable[Any]]
