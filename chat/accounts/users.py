@@ -39,6 +39,7 @@ MAX_ID = 2**63 - 1  # ids beyond a PostgreSQL bigint cannot exist
 
 RESERVED_USERNAMES = frozenset({"all", "everyone", "here", "topic", "channel", "stream", "system", "salon"})
 _RESERVED_LOOKS = frozenset(confusable_key(name) for name in RESERVED_USERNAMES)
+ERASED_PREFIX = "erased-"  # the pseudonyms of erased accounts (chat.accounts.erasure): nobody registers one
 
 
 def actor_of(user: models.User) -> Actor:
@@ -95,7 +96,8 @@ async def create_user(
     names that read like another user's are refused too (``check_user_names``).
     """
     key = username.lower()
-    if confusable_key(key) in _RESERVED_LOOKS:  # "a1l" would read as the wildcard mention @all
+    # "a1l" would read as the wildcard mention @all; "erased-7" as an erased account
+    if confusable_key(key) in _RESERVED_LOOKS or key.startswith(ERASED_PREFIX):
         raise Invalid("username_reserved", f"the username {key!r} is reserved", field="username")
     shown = display_name or username
     await check_user_names(session, username=key, display_name=display_name if display_name else None)

@@ -278,6 +278,8 @@ async def edit_message(
     _check_window(row, edit_window_s, Forbidden("edit_window_passed", why, limit=edit_window_s))
     if row.deleted_at is not None:
         raise Conflict("message_deleted", "this message was deleted")
+    if row.redacted_at is not None:
+        raise Conflict("message_redacted", "this message's text was erased (retention or erasure)")
     body = check_body(cmd.body, max_chars)
     if body == row.body:
         return await one_message_out(session, row)

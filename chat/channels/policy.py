@@ -496,3 +496,24 @@ async def access_managed(session: AsyncSession, actor: Actor, conversation_id: i
     if conversation is None or conversation.kind != "private":
         raise conversation_not_found()
     return ConversationAccess(conversation, None)
+
+
+# --- retention, legal hold and personal data (issue 11) ----------------------------------
+#
+# * Retention periods and legal holds (on a conversation or a user): admins, who are not
+#   bots, for every conversation, private groups and direct conversations included: a hold
+#   is a legal duty over the data, not a look at it (the admin page shows no message).
+# * Erasing a user's personal data: admins, never themselves (another admin must do it, so
+#   nobody erases the record of their own actions); the last admin and a user on legal hold
+#   are refused by the action, which knows those facts.
+# * Exporting your own data: anyone signed in, for themselves only.
+
+
+def can_manage_retention(actor: Actor) -> bool:
+    """Set a conversation's retention or legal hold, or a user's legal hold."""
+    return can_administer(actor)
+
+
+def can_erase_user(actor: Actor, target_is_self: bool) -> bool:
+    """Erase a user's personal data (bodies redacted, name pseudonymised, account closed)."""
+    return can_manage_users(actor) and not target_is_self

@@ -8,7 +8,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from chat.web import admin, pages
-from chat.web.api import accounts, audit, bots, conversations, events, health, messages, search, settings
+from chat.web.api import accounts, audit, bots, conversations, events, health, messages, retention, search, settings
 from chat.web.openapi import API_PREFIX, openapi_endpoint
 from chat.web.socket import websocket_endpoint
 
@@ -23,6 +23,7 @@ def build_routes() -> list[BaseRoute]:
         *conversations.routes,
         *messages.routes,
         *search.routes,
+        *retention.routes,
         *events.routes,
         *health.routes,
         *settings.routes,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from chat.web.admin import audit, base, bots, conversations, settings, users
+from chat.web.admin import audit, base, bots, conversations, retention, settings, users
 
 routes: list[BaseRoute] = [
     *base.routes,
@@ -20,5 +20,6 @@ routes: list[BaseRoute] = [
     *bots.routes,
     *conversations.routes,
     *settings.routes,
+    *retention.routes,
     *audit.routes,
 ]

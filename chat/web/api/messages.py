@@ -209,7 +209,7 @@ routes: list[BaseRoute] = [
         "Edit your own message; every revision is kept",
         request=EditMessage,
         response=MessageOut,
-        errors=(*_BODY, *_AUTH, *_MSG, *_BODY_TEXT),
+        errors=(*_BODY, *_AUTH, *_MSG, *_BODY_TEXT, "message_redacted"),
     ),
     api_route(
         "GET",
