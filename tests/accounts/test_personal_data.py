@@ -25,7 +25,7 @@ from chat.channels.topics import set_topic_visibility, update_topic
 from chat.errors import ChatError
 from chat.store import models
 from chat.store.db import Database
-from tests.accounts.helpers import counts, events_after, last_event_id
+from tests.accounts.helpers import counts, events_after, last_event_id, set_registration_mode
 from tests.channels.messaging_support import channel, direct, post
 from tests.factories import Cast
 from tests.web.authhelp import as_user
@@ -243,7 +243,8 @@ async def test_a_message_moved_out_of_sight_is_exported_without_its_place(
     assert [(r["conversation"], r["topic"]) for r in exported["revisions"]] == [(general, "secret plans"), (None, None)]
 
 
-async def test_nobody_registers_an_erased_pseudonym(client: httpx2.AsyncClient, cast: Cast) -> None:
+async def test_nobody_registers_an_erased_pseudonym(client: httpx2.AsyncClient, cast: Cast, db: Database) -> None:
+    await set_registration_mode(db, "open")
     response = await client.post(
         "/api/v1/users", json={"username": "erased-99", "password": "long-enough-pw"}, headers={"Origin": ORIGIN}
     )
