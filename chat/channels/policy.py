@@ -419,6 +419,41 @@ def directory_scope(actor: Actor) -> DirectoryScope:
     return "shared" if actor.is_guest else "all"
 
 
+# --- the archive: browsing and exports ---------------------------------------------------------
+#
+# * A conversation's archive (its pages, its JSONL / CSV / HTML exports) is open to whoever can
+#   view the conversation (``can_view``: members, non-guests for public channels; guests only
+#   what they are in), and to admins for *any* conversation, private groups and direct
+#   conversations included: auditors and legal act through an admin account, and every export
+#   is itself logged (``archive.exported``).
+# * Compliance exports (a date range across conversations): admins only.
+# * Bots read the archive like their role allows, but never export across conversations.
+
+
+def can_read_archive(actor: Actor, kind: Kind, is_member: bool) -> bool:
+    return can_view(actor, kind, is_member) or (actor.is_admin and not actor.is_bot)
+
+
+def can_export_compliance(actor: Actor) -> bool:
+    return actor.is_admin and not actor.is_bot
+
+
+async def access_archive(session: AsyncSession, actor: Actor, conversation_id: int) -> models.Conversation:
+    """A conversation whose archive the actor may read, or ``conversation_not_found`` (404, never 403)."""
+    mine = (models.Membership.conversation_id == models.Conversation.id) & (models.Membership.user_id == actor.id)
+    row = (
+        await session.execute(
+            select(models.Conversation, models.Membership.user_id)
+            .outerjoin(models.Membership, mine)
+            .where(models.Conversation.id == conversation_id)
+        )
+    ).one_or_none()
+    if row is None or not can_read_archive(actor, row[0].kind, row[1] is not None):  # type: ignore[arg-type]
+        raise conversation_not_found()
+    conversation: models.Conversation = row[0]
+    return conversation
+
+
 def can_own_bot(role: str, is_bot: bool, active: bool) -> bool:
     """A bot's owner is an active human who is not a guest."""
     return active and not is_bot and role != "guest"

@@ -9,6 +9,8 @@ from starlette.staticfiles import StaticFiles
 
 from chat.web import admin, pages
 from chat.web.api import accounts, conversations, events, health, messages, search
+from chat.web.archive import api as archive_api
+from chat.web.archive import pages as archive_pages
 from chat.web.openapi import API_PREFIX, openapi_endpoint
 from chat.web.socket import websocket_endpoint
 
@@ -23,10 +25,12 @@ def build_routes() -> list[BaseRoute]:
         *messages.routes,
         *search.routes,
         *events.routes,
+        *archive_api.routes,
         *health.routes,
         Route("/health", health.health, methods=["GET"], name="health-probe"),  # where probes look first
         WebSocketRoute(f"{API_PREFIX}/ws", websocket_endpoint, name="ws"),
         *pages.routes,
         *admin.routes,
+        *archive_pages.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
     ]
