@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, text, tuple_
+from sqlalchemy import ColumnElement, Select, func, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.archive.audit import chain_events
@@ -93,13 +93,7 @@ async def list_topics(session: AsyncSession, conversation_id: int) -> list[Topic
     for its spelling and date.
     """
     m = models.Message
-    groups = (
-        await session.execute(
-            select(m.topic_key, func.count(m.id), func.min(m.id), func.max(m.id))
-            .where(m.conversation_id == conversation_id)
-            .group_by(m.topic_key)
-        )
-    ).all()
+    groups = (await session.execute(topics_statement(conversation_id))).all()
     newest: dict[int, tuple[str, datetime]] = {}
     last_ids = [int(g[3]) for g in groups]
     for start in range(0, len(last_ids), BATCH):
@@ -113,6 +107,16 @@ async def list_topics(session: AsyncSession, conversation_id: int) -> list[Topic
         for key, count, first, last in groups
     ]
     return sorted(topics, key=lambda t: t.last_id, reverse=True)
+
+
+def topics_statement(conversation_id: int) -> Select[str, int, int, int]:
+    """Per topic key: how many messages, the first and the last id (only the topic index is read)."""
+    m = models.Message
+    return (
+        select(m.topic_key, func.count(m.id), func.min(m.id), func.max(m.id))
+        .where(m.conversation_id == conversation_id)
+        .group_by(m.topic_key)
+    )
 
 
 async def count_messages(session: AsyncSession, scope: Scope) -> int:

@@ -217,10 +217,13 @@ def _replay(events: list[dict[str, Any]]) -> dict[int, _Said]:
         elif kind == "message.deleted":
             said.setdefault(int(data["message_id"]), _Said()).deleted = True
         elif kind in _TOPIC_CHANGES:
-            to = data["to"]
+            to, here = data["to"], int(event["conversation_id"])
             for message_id in data["message_ids"]:
                 one = said.setdefault(int(message_id), _Said())
-                one.conversation, one.topic = int(to.get("conversation") or 0), str(to["topic"])
+                if to.get("conversation") == here:
+                    one.conversation, one.topic = here, str(to["topic"])
+                elif one.conversation == here:  # moved out (the other side may hide where: a private group)
+                    one.conversation, one.topic = int(to.get("conversation") or 0), str(to["topic"])
     return said
 
 
