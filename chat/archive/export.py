@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select, text, tuple_
+from sqlalchemy import ColumnElement, Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.archive.audit import chain_events
@@ -157,28 +157,61 @@ async def topic_page(
 
 async def iter_messages(session: AsyncSession, scope: Scope) -> AsyncIterator[tuple[str, dict[str, Any]]]:
     """Every message of the scope as ``(topic key, export record)``, conversation by conversation,
-    in keyset batches.
+    in keyset batches that each start where the index left off (no batch rereads the ones before).
 
-    Order: by topic then id (a conversation or a topic), or by date then id (a date range).
+    Order: by topic then id (a conversation: topic after topic, keys from the topic index; a topic),
+    or by date then id (a date range).
     """
-    m = models.Message
     names: dict[int, dict[str, Any]] = {}
     for conversation_id in scope.conversation_ids:
-        one = Scope((conversation_id,), scope.topic_key, scope.start, scope.end)
-        order = (m.created_at, m.id) if scope.dated else (m.topic_key, m.id)
-        last: tuple[Any, Any] | None = None
-        while True:
-            q = select(m).where(*_filters(one))
-            if last is not None:
-                q = q.where(tuple_(*order) > tuple_(*last))
-            rows = list((await session.scalars(q.order_by(*order).limit(BATCH))).all())
+        if scope.dated:
+            batches = _dated_batches(session, Scope((conversation_id,), None, scope.start, scope.end))
+        else:
+            keys = [scope.topic_key] if scope.topic_key is not None else await _topic_keys(session, conversation_id)
+            batches = _topic_batches(session, conversation_id, keys)
+        async for rows in batches:
             for row, record in zip(rows, await _records(session, rows, names), strict=True):
                 yield row.topic_key, record
             session.expunge_all()
+
+
+async def _topic_keys(session: AsyncSession, conversation_id: int) -> list[str]:
+    return sorted(str(key) for key, *_ in (await session.execute(topics_statement(conversation_id))).all())
+
+
+async def _topic_batches(
+    session: AsyncSession, conversation_id: int, keys: Sequence[str]
+) -> AsyncIterator[list[models.Message]]:
+    """``conversation_id = ? AND topic_key = ? AND id > ? ORDER BY id``: a seek on the topic index."""
+    m = models.Message
+    for key in keys:
+        after = 0
+        while True:
+            q = select(m).where(m.conversation_id == conversation_id, m.topic_key == key, m.id > after)
+            rows = list((await session.scalars(q.order_by(m.id).limit(BATCH))).all())
+            if rows:
+                yield rows
             if len(rows) < BATCH:
                 break
-            tail = rows[-1]
-            last = (tail.created_at, tail.id) if scope.dated else (tail.topic_key, tail.id)
+            after = rows[-1].id
+
+
+async def _dated_batches(session: AsyncSession, scope: Scope) -> AsyncIterator[list[models.Message]]:
+    """``created_at >= ?`` on the date index, leaving out the rows of that instant already sent."""
+    m = models.Message
+    last: tuple[datetime, int] | None = None
+    while True:
+        # one lower bound on created_at (the range's start, then the last row sent), so the seek uses it
+        bounded = scope if last is None else Scope(scope.conversation_ids, None, last[0], scope.end)
+        q = select(m).where(*_filters(bounded))
+        if last is not None:
+            q = q.where(~((m.created_at == last[0]) & (m.id <= last[1])))
+        rows = list((await session.scalars(q.order_by(m.created_at, m.id).limit(BATCH))).all())
+        if rows:
+            yield rows
+        if len(rows) < BATCH:
+            return
+        last = (rows[-1].created_at, rows[-1].id)
 
 
 async def _records(

@@ -17,7 +17,7 @@ from chat.archive import verifier
 from chat.store import models
 from chat.store.db import Database
 from tests.archive.test_exports import history
-from tests.channels.messaging_support import post
+from tests.channels.messaging_support import channel, post
 from tests.factories import Cast
 from tests.web.authhelp import as_user
 from tests.web.test_pages import assert_no_inline_code, log_in
@@ -110,3 +110,18 @@ async def test_bad_requests_change_nothing(
         assert (response.status_code, response.json()["error"]["code"]) == (status, code), params
     assert await exported_events(db) == 0
     assert (await client.get(URL, params={"from": "2026-01-01", "to": "2026-01-02"})).status_code == 401
+
+
+async def test_a_range_is_read_in_batches_even_when_many_messages_share_an_instant(
+    client: httpx2.AsyncClient, app: Starlette, db: Database, cast: Cast
+) -> None:
+    from bench.bulk import load_posts
+
+    general = await channel(db, cast.alice, "general", members=[cast.bob])
+    async with db.transaction() as s:  # 1,200 messages with the same created_at: ties across batches of 500
+        await load_posts(s, general, [(cast.bob.id, "t", f"m{n}") for n in range(1200)], {}, step=timedelta(0))
+    today = models.utcnow().date().isoformat()
+    headers = await as_user(client, app, cast.alice)
+    response = await client.get(URL, params={"from": today, "to": today}, headers=headers)
+    ids = [json.loads(line)["id"] for line in response.text.splitlines()]
+    assert len(ids) == 1200 and ids == sorted(set(ids))
