@@ -14,8 +14,9 @@
 3. **Exports.** ``GET /api/v1/conversations/{id}/export?topic=archive`` as JSONL, CSV
    and HTML zip, driven through the raw ASGI interface so the body is counted and
    discarded as it arrives (a client buffering it would measure itself). Reports
-   messages/s, MB/s, time to the first byte and this process's peak RSS growth (the
-   export must not hold the topic in memory). The HTML zip is then saved and checked
+   messages/s, MB/s, time to the first byte and how far this process's RSS rose above
+   its level before the export while the body was sent (the export must not hold the topic in memory;
+   for the zip, built before its first byte, that is only the sending). The HTML zip is then saved and checked
    by its own ``verify.py`` (timed).
 """
 
@@ -80,12 +81,16 @@ class PageRun:
 
 
 def rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's resident memory now (Linux), in MB."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize() / 1e6
 
 
-async def asgi_get(app: Any, path: str, token: str, sink: Path | None = None) -> tuple[int, int, float, float]:
+async def asgi_get(
+    app: Any, path: str, token: str, sink: Path | None = None, peak: list[float] | None = None
+) -> tuple[int, int, float, float]:
     """GET ``path``; (status, body bytes, seconds to the first body byte, total seconds). Body counted, not kept
-    (written to ``sink`` when given)."""
+    (written to ``sink`` when given); ``peak`` gets the highest RSS seen at each body chunk."""
     target, _, query = path.partition("?")
     scope = {
         "type": "http",
@@ -120,6 +125,8 @@ async def asgi_get(app: Any, path: str, token: str, sink: Path | None = None) ->
             if not size:
                 first = time.perf_counter() - start
             size += len(message["body"])
+            if peak is not None:
+                peak.append(max(peak[-1] if peak else 0.0, rss_mb()))
             if out is not None:
                 out.write(message["body"])
 
@@ -172,12 +179,12 @@ async def bench_backend(
         exports: list[ExportRun] = []
         bundle = workdir / f"{backend}.zip"
         for fmt in ("jsonl", "csv", "html"):
-            before = rss_mb()
+            before, peak = rss_mb(), [rss_mb()]
             path = f"/api/v1/conversations/{cid}/export?format={fmt}&topic={HISTORY_TOPIC}"
-            status, size, first, took = await asgi_get(app, path, token, bundle if fmt == "html" else None)
+            status, size, first, took = await asgi_get(app, path, token, bundle if fmt == "html" else None, peak)
             if status != 200:
                 raise SystemExit(f"{path}: {status}")
-            exports.append(ExportRun(backend, fmt, total + 1, size / 1e6, took, first, rss_mb() - before))
+            exports.append(ExportRun(backend, fmt, total + 1, size / 1e6, took, first, peak[-1] - before))
             print(f"{backend} export {fmt}: {size / 1e6:.1f} MB in {took:.1f} s", flush=True)
         folder = workdir / f"{backend}-bundle"
         with zipfile.ZipFile(bundle) as z:
