@@ -317,14 +317,31 @@ def _no_formula(value: str) -> str:
 
 
 async def chain_lines(
-    session: AsyncSession, chain: str, *, withhold: frozenset[int] = frozenset()
+    session: AsyncSession,
+    chain: str,
+    *,
+    withhold: frozenset[int] = frozenset(),
+    sealed_audiences: frozenset[str] = frozenset(),
 ) -> AsyncIterator[dict[str, Any]]:
     """A chain's events from seq 1, each with exactly the fields its hash covers, its body and links.
 
     ``withhold``: ids of deleted messages whose text this reader may not see; their
     body events keep their digest (the chain still verifies) without the text.
+    ``sealed_audiences``: events meant for others (``staff``, ``subject``) that this reader
+    may not read come as a sealed link (id, chain, seq, prev_hash, hash): the chain stays
+    continuous, their contents stay out.
     """
     async for row in chain_events(session, chain):
+        if row.audience in sealed_audiences:
+            yield {
+                "id": row.id,
+                "chain": row.chain,
+                "seq": row.seq,
+                "prev_hash": row.prev_hash,
+                "hash": row.hash,
+                "sealed": True,
+            }
+            continue
         withheld = row.body is not None and row.message_id in withhold and row.kind != "message.deleted"
         yield {
             "id": row.id,

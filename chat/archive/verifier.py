@@ -20,7 +20,10 @@ exits 0, or prints the first problem and exits 1. The checks, in order:
    covers (see ``chat/archive/chain.py``), the erasable body and the link
    hashes. Each chain is recomputed from the genesis hash; a body that does not
    match its digest, an edited field, a missing, inserted or reordered event,
-   or a head other than the manifest's is a problem. The head hashes printed
+   or a head other than the manifest's is a problem. An event meant for others
+   than the exporter (staff only, or one user) comes *sealed*: its link (seq,
+   prev_hash, hash) keeps the chain continuous, its contents are left out and
+   its hash taken as given. The head hashes printed
    can be compared with a checkpoint kept elsewhere (``chat audit checkpoint``).
 3. **Messages**: every message in ``messages.jsonl`` and on the HTML pages
    must match the events: its newest body event (post or edit) gives its text
@@ -170,6 +173,9 @@ def check_chains(events: list[dict[str, Any]], heads: dict[str, Any]) -> None:
                 raise Problem(f"{where}: seq {expected_seq + 1} was expected (an event was removed or inserted)")
             if event["prev_hash"] != prev:
                 raise Problem(f"{where}: prev_hash does not match the previous event (the chain was cut or reordered)")
+            if event.get("sealed"):  # meant for others (staff, one user): its link only
+                state[chain] = (seq, str(event["hash"]))
+                continue
             if event["redacted"] or event.get("withheld"):
                 if event["body"] is not None:
                     raise Problem(f"{where}: marked redacted or withheld but carries a body")
@@ -204,6 +210,8 @@ class _Said:
 def _replay(events: list[dict[str, Any]]) -> dict[int, _Said]:
     said: dict[int, _Said] = {}
     for event in sorted(events, key=lambda e: int(e["id"])):
+        if event.get("sealed"):
+            continue
         kind, data = event["kind"], event["payload"]
         body = None if event["body"] is None else json.loads(event["body"])
         if kind == "message.posted":
@@ -310,6 +318,7 @@ class Verified:
     moved_in: int
     heads: dict[str, Any]
     manifest_sha256: str
+    sealed: int = 0
 
 
 def verify_bundle(path: Path) -> Verified:
@@ -326,7 +335,8 @@ def verify_bundle(path: Path) -> Verified:
     messages = sum(1 for _ in _json_lines(files.get(MESSAGES, b""), MESSAGES))
     if messages != manifest.get("messages"):
         raise Problem(f"{MESSAGES} holds {messages} messages, the manifest says {manifest.get('messages')}")
-    return Verified(len(files), len(events), messages, moved_in, heads, sha256_hex(files[MANIFEST]))
+    sealed = sum(1 for e in events if e.get("sealed"))
+    return Verified(len(files), len(events), messages, moved_in, heads, sha256_hex(files[MANIFEST]), sealed)
 
 
 def report(verified: Verified) -> str:
@@ -334,6 +344,8 @@ def report(verified: Verified) -> str:
     for chain, head in sorted(verified.heads.items()):
         lines.append(f"  chain {chain}: {head['length']} events, head {head['head']}")
     lines.append(f"  manifest sha256 {verified.manifest_sha256} (recorded in the archive.exported event)")
+    if verified.sealed:
+        lines.append(f"  {verified.sealed} events sealed (meant for staff or one user): their contents are not checked")
     if verified.moved_in:
         lines.append(f"  {verified.moved_in} messages moved in from other conversations: covered by the manifest only")
     return "\n".join(lines)

@@ -308,3 +308,28 @@ async def test_chat_audit_verify_export(bundle: Path, tmp_path: Path) -> None:
     (bundle / "index.html").write_text((bundle / "index.html").read_text().replace("<h1>", "<h1>!", 1))
     bad = CliRunner().invoke(main, ["audit", "verify", "--export", str(bundle)])
     assert bad.exit_code == 1 and "index.html was changed" in bad.output
+
+
+async def test_events_for_staff_come_sealed_to_members(
+    client: httpx2.AsyncClient, app: Starlette, db: Database, cast: Cast, tmp_path: Path
+) -> None:
+    from chat.domain.events import append_event
+
+    h = await history(db, cast)
+    async with db.transaction() as s:  # a staff-only event in the conversation's own chain
+        await append_event(
+            s,
+            kind="test.staff_note",
+            actor_id=cast.maya.id,
+            conversation_id=h.general,
+            audience="staff",
+            data={"note": "confidential"},
+        )
+    member = unpack((await export(client, app, cast.bob, h.general, "html")).content, tmp_path / "member")
+    admin = unpack((await export(client, app, cast.alice, h.general, "html")).content, tmp_path / "admin")
+    assert "confidential" not in (member / "events.jsonl").read_text()
+    assert "confidential" in (admin / "events.jsonl").read_text()
+    assert verifier.verify_bundle(member).sealed == 1
+    assert verifier.verify_bundle(admin).sealed == 0
+    code, out = verify(member)
+    assert code == 0 and "1 events sealed" in out, out

@@ -14,7 +14,9 @@ and the compliance export (``GET /api/v1/compliance/export``). The order:
    ``Content-Length``) and the directory is removed.
 
 Who may not see a deleted message's text (anyone but an admin) gets its events
-with the body withheld: the digest stays, the chain still verifies.
+with the body withheld: the digest stays, the chain still verifies. Events of the
+chain meant for staff or for one user come sealed to anyone but an admin (their link
+only: see :func:`chat.archive.export.chain_lines`).
 """
 
 from __future__ import annotations
@@ -115,6 +117,7 @@ async def _bundle_response(
                 titles=titles,
                 topic=topic,
                 withhold=withhold,
+                sealed_audiences=frozenset() if actor.is_admin else frozenset({"staff", "subject"}),
                 tr=Translator(language(request)),
                 exported_by=actor.username,
                 exported_at=models.utcnow().isoformat(),
