@@ -56,6 +56,13 @@ def test_an_auditor_exports_a_topic_and_checks_it_offline(
     expect(form.locator("[role=status]")).to_contain_text("30 messages")
     bundle = tmp_path / "bundle.zip"
     download_info.value.save_as(bundle)
+
+    form.get_by_label("JSON lines").check()  # progress counted in messages against X-Salon-Message-Count
+    with alice.expect_download() as jsonl_info:
+        form.get_by_role("button", name="Export").click()
+    expect(form.locator("[role=status]")).to_contain_text("Export ready: 30 messages")
+    expect(progress).to_have_js_property("value", 1)
+    assert len(Path(jsonl_info.value.path()).read_text().splitlines()) == 30
     folder = tmp_path / "unpacked"
     with zipfile.ZipFile(bundle) as z:
         z.extractall(folder)

@@ -130,3 +130,21 @@ def test_pages_print_without_navigation() -> None:
 async def test_the_chat_menu_links_to_the_archive(client: httpx2.AsyncClient, cast: Cast) -> None:
     await log_in(client, "bob")
     assert 'id="archive-link"' in (await client.get("/")).text
+
+
+async def test_a_direct_conversation_has_one_page_without_topic(
+    client: httpx2.AsyncClient, db: Database, cast: Cast
+) -> None:
+    await history(db, cast)
+    await log_in(client, "bob")
+    listing = (await client.get("/archive")).text
+    direct = listing[listing.index('id="kind-direct"') :]
+    dm = int(re.findall(r'href="/archive/(\d+)"', direct)[0])
+    assert "Bob, Carol" in direct
+    topics = (await client.get(f"/archive/{dm}")).text
+    assert "(no topic)" in topics and f'href="/archive/{dm}/topic?key="' in topics
+    page = await client.get(f"/archive/{dm}/topic?key=")
+    assert page.status_code == 200 and "psst" in page.text
+    client.cookies.clear()
+    await log_in(client, "maya")  # a moderator outside it
+    assert (await client.get(f"/archive/{dm}/topic?key=")).status_code == 404
