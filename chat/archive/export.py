@@ -7,7 +7,7 @@ index (``ix_messages_conversation_topic_id`` for a conversation or a topic,
 authors and revisions in one statement each; never ``OFFSET``.
 
 Who may read is decided before anything here is called
-(``chat.channels.policy.access_archive``, ``can_export_compliance``): these
+(``chat.channels.archive.access_archive`` and ``compliance_scope``, which ask ``chat.channels.policy``): these
 functions take conversation ids that were already allowed. They never write;
 the export event is the caller's.
 

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.archive.export import Scope
-from chat.channels.policy import can_export_compliance, can_read_archive
+from chat.channels.policy import can_export_compliance, can_read_archive, conversation_not_found
 from chat.domain.actors import Actor
 from chat.domain.events import append_event
 from chat.errors import Forbidden, NotFound
@@ -37,6 +37,18 @@ class ArchiveEntry:
     title: str  # its name; a direct conversation's members
     archived: bool
     joined: bool
+
+
+async def access_archive(session: AsyncSession, actor: Actor, conversation_id: int) -> models.Conversation:
+    """A conversation whose archive the actor may read (``policy.can_read_archive``), or
+    ``conversation_not_found`` (404, never 403)."""
+    c, m = models.Conversation, models.Membership
+    mine = (m.conversation_id == c.id) & (m.user_id == actor.id)
+    row = (await session.execute(select(c, m.user_id).outerjoin(m, mine).where(c.id == conversation_id))).one_or_none()
+    if row is None or not can_read_archive(actor, row[0].kind, row[1] is not None):  # type: ignore[arg-type]
+        raise conversation_not_found()
+    conversation: models.Conversation = row[0]
+    return conversation
 
 
 async def list_readable(session: AsyncSession, actor: Actor) -> list[ArchiveEntry]:

@@ -27,9 +27,14 @@ The rules (Zulip- and Slack-like):
   (who are members) in private groups. Leaving is always allowed to a member
   of a public channel or private group, archived or not. Removing others stays
   possible in an archived conversation: it only takes access away.
-* Renaming / describing and archiving: admins and moderators for public
-  channels; admins and the group's creator (both members) for private groups.
-  Whoever may archive may also unarchive.
+* Renaming / describing, archiving and handing over ownership: admins and
+  moderators for public channels; for private groups the group's owner (a
+  member; ``owner_id``, else its creator) and admins, member or not: an admin
+  manages a group they cannot read (``access_managed``). Whoever may archive
+  may also unarchive.
+* Creating channels and groups: non-guests, or only admins when the
+  workspace's ``channel_creation`` is ``admins`` (direct conversations are not
+  created: ``can_message_user``).
 * Archived conversations are read-only: no post, join, invite or rename.
 * Direct conversations: anyone may open one with active users; a guest only
   with people they already share a conversation with (``can_message_user``).
@@ -44,10 +49,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chat.config import InvitePolicy, RegistrationMode
+from chat.config import ChannelCreation, InvitePolicy, RegistrationMode
 from chat.domain.actors import Actor
 from chat.errors import Forbidden, NotFound
 from chat.store import models
@@ -66,6 +71,7 @@ Action = Literal[
     "star",
     "list_members",
     "moderate",
+    "transfer",
 ]
 
 KINDS: tuple[Kind, ...] = ("public", "private", "direct")
@@ -80,14 +86,16 @@ class Facts:
     archived: bool = False
     invite_policy: InvitePolicy = "members"
     target_is_self: bool = False  # remove: the actor removes themselves (leaving)
-    is_creator: bool = False  # the actor created the conversation
+    is_creator: bool = False  # the actor owns the conversation (``owner_id``, else its creator)
 
 
 # --- the rules ---------------------------------------------------------------------
 
 
-def can_create(actor: Actor, kind: Kind) -> bool:
-    """Create a public channel or private group (direct conversations: ``can_open_direct``)."""
+def can_create(actor: Actor, kind: Kind, channel_creation: ChannelCreation = "members") -> bool:
+    """Create a public channel or private group (direct conversations: ``can_message_user``)."""
+    if channel_creation == "admins" and not actor.is_admin:
+        return False
     return kind in ("public", "private") and not actor.is_guest
 
 
@@ -142,7 +150,7 @@ def _can_manage(actor: Actor, kind: Kind, is_member: bool, is_creator: bool) -> 
     if kind == "public":
         return actor.is_staff
     if kind == "private":
-        return is_member and (actor.is_admin or (is_creator and not actor.is_guest))
+        return actor.is_admin or (is_member and is_creator and not actor.is_guest)
     return False
 
 
@@ -190,6 +198,8 @@ def allowed(action: Action, actor: Actor, facts: Facts) -> bool:
             return can_list_members(actor, f.kind, f.is_member)
         case "moderate":
             return can_moderate(actor, f.kind, f.is_member)
+        case "transfer":  # hand over ownership: whoever may archive
+            return can_archive(actor, f.kind, f.is_member, f.archived, f.is_creator)
     raise ValueError(f"unknown action {action!r}")
 
 
@@ -232,7 +242,7 @@ class ConversationAccess:
             archived=self.conversation.archived,
             invite_policy=invite_policy,
             target_is_self=target_is_self,
-            is_creator=self.conversation.created_by == actor.id,
+            is_creator=owner_of(self.conversation) == actor.id,
         )
 
 
@@ -291,7 +301,7 @@ class Standing:
 
     kind: Kind
     archived: bool
-    created_by: int | None
+    owner_id: int | None
     members: frozenset[int]
 
     def facts(self, actor: Actor) -> Facts:
@@ -299,7 +309,7 @@ class Standing:
             kind=self.kind,
             is_member=actor.id in self.members,
             archived=self.archived,
-            is_creator=self.created_by == actor.id,
+            is_creator=self.owner_id == actor.id,
         )
 
 
@@ -318,13 +328,14 @@ async def require_post(session: AsyncSession, actor: Actor, conversation_id: int
 
 async def _load_standing(session: AsyncSession, conversation_id: int) -> Standing:
     c = models.Conversation
-    row = (await session.execute(select(c.kind, c.archived, c.created_by).where(c.id == conversation_id))).one_or_none()
+    owner = func.coalesce(c.owner_id, c.created_by).label("owner_id")
+    row = (await session.execute(select(c.kind, c.archived, owner).where(c.id == conversation_id))).one_or_none()
     if row is None:
         raise conversation_not_found()
     members = await session.scalars(
         select(models.Membership.user_id).where(models.Membership.conversation_id == conversation_id)
     )
-    standing = Standing(kind=row.kind, archived=row.archived, created_by=row.created_by, members=frozenset(members))
+    standing = Standing(kind=row.kind, archived=row.archived, owner_id=row.owner_id, members=frozenset(members))
     stage(session, ("standing", conversation_id), standing)
     return standing
 
@@ -409,6 +420,21 @@ def can_create_invitation(actor: Actor, role: InviteRole, mode: RegistrationMode
     return True
 
 
+def can_see_all_invitations(actor: Actor) -> bool:
+    """Admins list every invitation; everyone else only the ones they created."""
+    return actor.is_admin and not actor.is_bot
+
+
+def can_revoke_invitation(actor: Actor, is_creator: bool) -> bool:
+    """Its creator revokes an invitation, and so does any admin."""
+    return not actor.is_bot and (is_creator or actor.is_admin)
+
+
+def can_manage_bot(actor: Actor, owner_id: int | None) -> bool:
+    """Issue and revoke a bot's tokens, see them: the bot's owner, and admins."""
+    return not actor.is_bot and (actor.is_admin or (owner_id is not None and owner_id == actor.id))
+
+
 def can_register(mode: RegistrationMode, *, first_account: bool, has_invitation: bool) -> bool:
     """Self-registration: the first account always; then ``open`` anyone, otherwise an invitation."""
     return first_account or mode == "open" or has_invitation
@@ -419,15 +445,9 @@ def directory_scope(actor: Actor) -> DirectoryScope:
     return "shared" if actor.is_guest else "all"
 
 
-# --- the archive: browsing and exports ---------------------------------------------------------
-#
-# * A conversation's archive (its pages, its JSONL / CSV / HTML exports) is open to whoever can
-#   view the conversation (``can_view``: members, non-guests for public channels; guests only
-#   what they are in), and to admins for *any* conversation, private groups and direct
-#   conversations included: auditors and legal act through an admin account, and every export
-#   is itself logged (``archive.exported``).
-# * Compliance exports (a date range across conversations): admins only.
-# * Bots read the archive like their role allows, but never export across conversations.
+# --- the archive (pages, exports): whoever can view the conversation, and admins (not bots) any
+# conversation, as auditors act through an admin account and every export is logged; compliance
+# exports across conversations: admins only (``chat.channels.archive.access_archive`` loads).
 
 
 def can_read_archive(actor: Actor, kind: Kind, is_member: bool) -> bool:
@@ -438,22 +458,75 @@ def can_export_compliance(actor: Actor) -> bool:
     return actor.is_admin and not actor.is_bot
 
 
-async def access_archive(session: AsyncSession, actor: Actor, conversation_id: int) -> models.Conversation:
-    """A conversation whose archive the actor may read, or ``conversation_not_found`` (404, never 403)."""
-    mine = (models.Membership.conversation_id == models.Conversation.id) & (models.Membership.user_id == actor.id)
-    row = (
-        await session.execute(
-            select(models.Conversation, models.Membership.user_id)
-            .outerjoin(models.Membership, mine)
-            .where(models.Conversation.id == conversation_id)
-        )
-    ).one_or_none()
-    if row is None or not can_read_archive(actor, row[0].kind, row[1] is not None):  # type: ignore[arg-type]
-        raise conversation_not_found()
-    conversation: models.Conversation = row[0]
-    return conversation
-
-
 def can_own_bot(role: str, is_bot: bool, active: bool) -> bool:
     """A bot's owner is an active human who is not a guest."""
     return active and not is_bot and role != "guest"
+
+
+# --- workspace administration: conversations, settings, the audit log ----------------------
+#
+# * Admins (not bots) list every channel and group with its member count, never its content;
+#   of direct conversations, private correspondence, only how many there are.
+# * Admins rename, archive and hand over any channel or group, member or not (``_can_manage``);
+#   the new owner is an active human member who is not a guest.
+# * Default channels (new users join them): public, not archived, marked by admins.
+# * Authors edit (and delete) their messages within the workspace's ``edit_window_s``
+#   (``delete_window_s``), 0 meaning no limit; moderators deleting are not limited.
+# * Workspace settings and the audit log: admins who are not bots.
+
+
+def can_administer(actor: Actor) -> bool:
+    """Change workspace settings, read the audit log, list every conversation."""
+    return actor.is_admin and not actor.is_bot
+
+
+def can_set_default(actor: Actor, kind: Kind, archived: bool) -> bool:
+    return can_administer(actor) and kind == "public" and not archived
+
+
+def can_own_conversation(role: str, is_bot: bool, active: bool, is_member: bool) -> bool:
+    return active and is_member and not is_bot and role != "guest"
+
+
+def within_window(age_s: float, window_s: int) -> bool:
+    """An author's edit or delete ``age_s`` seconds after posting, with a window of ``window_s`` (0: none)."""
+    return window_s == 0 or age_s <= window_s
+
+
+def owner_of(conversation: models.Conversation) -> int:
+    return conversation.owner_id if conversation.owner_id is not None else conversation.created_by
+
+
+async def access_managed(session: AsyncSession, actor: Actor, conversation_id: int) -> ConversationAccess:
+    """``access_conversation(lock=True)``, except that an admin also reaches a private group they are not
+    in, to manage it (rename, archive, hand over) but never to read it."""
+    try:
+        return await access_conversation(session, actor, conversation_id, lock=True)
+    except NotFound:
+        if not can_administer(actor):
+            raise
+    conversation = await session.get(models.Conversation, conversation_id)  # row locked by the attempt above
+    if conversation is None or conversation.kind != "private":
+        raise conversation_not_found()
+    return ConversationAccess(conversation, None)
+
+
+# --- retention, legal hold and personal data (issue 11) ----------------------------------
+#
+# * Retention periods and legal holds (on a conversation or a user): admins, who are not
+#   bots, for every conversation, private groups and direct conversations included: a hold
+#   is a legal duty over the data, not a look at it (the admin page shows no message).
+# * Erasing a user's personal data: admins, never themselves (another admin must do it, so
+#   nobody erases the record of their own actions); the last admin and a user on legal hold
+#   are refused by the action, which knows those facts.
+# * Exporting your own data: anyone signed in, for themselves only.
+
+
+def can_manage_retention(actor: Actor) -> bool:
+    """Set a conversation's retention or legal hold, or a user's legal hold."""
+    return can_administer(actor)
+
+
+def can_erase_user(actor: Actor, target_is_self: bool) -> bool:
+    """Erase a user's personal data (bodies redacted, name pseudonymised, account closed)."""
+    return can_manage_users(actor) and not target_is_self

@@ -12,6 +12,15 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from chat.web.admin import base, exports
+from chat.web.admin import audit, base, bots, conversations, exports, retention, settings, users
 
-routes: list[BaseRoute] = [*base.routes, *exports.routes]
+routes: list[BaseRoute] = [
+    *base.routes,
+    *users.routes,
+    *bots.routes,
+    *conversations.routes,
+    *settings.routes,
+    *retention.routes,
+    *exports.routes,
+    *audit.routes,
+]

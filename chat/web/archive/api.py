@@ -18,9 +18,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from chat.archive.export import Scope
-from chat.channels.archive import FORMATS, ExportFormat, archive_titles, compliance_scope
+from chat.channels.archive import FORMATS, ExportFormat, access_archive, archive_titles, compliance_scope
 from chat.channels.message_commands import TOPIC_MAX, topic_key
-from chat.channels.policy import access_archive
 from chat.errors import Invalid
 from chat.validation import INT64_MAX
 from chat.web.archive.exporting import export_response

@@ -26,8 +26,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from chat.archive.export import PAGE_MAX, list_topics, topic_page
-from chat.channels.archive import archive_titles, list_readable
-from chat.channels.policy import access_archive
+from chat.channels.archive import access_archive, archive_titles, list_readable
 from chat.domain.actors import Actor
 from chat.errors import ChatError
 from chat.web.archive.api import TOPIC_KEY_MAX
