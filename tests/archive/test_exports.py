@@ -16,10 +16,11 @@ from typing import Any
 import httpx2
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select, update
+from sqlalchemy import select
 from starlette.applications import Starlette
 
 from chat.archive import verifier
+from chat.channels.retention import redact_messages
 from chat.cli import main
 from chat.store import models
 from chat.store.db import Database
@@ -32,15 +33,12 @@ API = "/api/v1"
 
 
 async def history(db: Database, cast: Cast) -> History:
-    """The replay test's history; the erased body is erased as retention does it (row and event)."""
+    """The replay test's history; its erased body is then erased as retention does it (row, revisions, events)."""
     h = await build_history(db, cast)
     async with db.transaction() as s:
         erased = (await s.scalars(select(models.Event).where(models.Event.redacted.is_(True)))).one()
-        await s.execute(
-            update(models.Message)
-            .where(models.Message.id == erased.message_id)
-            .values(body="", html="", redacted_at=models.utcnow())
-        )
+        assert erased.message_id is not None
+        await redact_messages(s, [erased.message_id], models.utcnow())
     return h
 
 
