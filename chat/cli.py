@@ -196,13 +196,29 @@ def audit() -> None:
     ".history, every line of it): fail if a chain it names is gone, has fewer events, or was rewritten "
     "below its checkpointed head. Events added since are fine.",
 )
+@click.option(
+    "--export",
+    "export_file",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="Instead, check an HTML export bundle (its zip, or the folder it was unpacked to) with the "
+    "checks of the verify.py inside it: every file against the manifest, the chains of events.jsonl "
+    "from genesis, every message against its events. Needs no database.",
+)
 @data_dir_option
-def audit_verify(conversation_id: int | None, checkpoint_file: Path | None, data_dir: Path | None) -> None:
+def audit_verify(
+    conversation_id: int | None, checkpoint_file: Path | None, export_file: Path | None, data_dir: Path | None
+) -> None:
     """Verify every hash chain of the event log (exit 1 and name the first bad event if one breaks).
 
     Then replay the log and compare it with the tables people read (messages, revisions,
     reactions, memberships): exit 1 and name the first difference in each table.
+    With --export, check an exported archive bundle instead (exit 1 and name its first problem).
     """
+    if export_file is not None:
+        from chat.archive.verifier import main as verify_bundle_main
+
+        sys.exit(verify_bundle_main([str(export_file)]))
     from chat.archive.audit import AuditReport, verify_log
     from chat.archive.checkpoints import CheckpointError, Finding, compare
     from chat.archive.replay import ReplayReport, replay_log

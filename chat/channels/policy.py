@@ -445,6 +445,19 @@ def directory_scope(actor: Actor) -> DirectoryScope:
     return "shared" if actor.is_guest else "all"
 
 
+# --- the archive (pages, exports): whoever can view the conversation, and admins (not bots) any
+# conversation, as auditors act through an admin account and every export is logged; compliance
+# exports across conversations: admins only (``chat.channels.archive.access_archive`` loads).
+
+
+def can_read_archive(actor: Actor, kind: Kind, is_member: bool) -> bool:
+    return can_view(actor, kind, is_member) or (actor.is_admin and not actor.is_bot)
+
+
+def can_export_compliance(actor: Actor) -> bool:
+    return actor.is_admin and not actor.is_bot
+
+
 def can_own_bot(role: str, is_bot: bool, active: bool) -> bool:
     """A bot's owner is an active human who is not a guest."""
     return active and not is_bot and role != "guest"

@@ -9,6 +9,8 @@ from starlette.staticfiles import StaticFiles
 
 from chat.web import admin, pages
 from chat.web.api import accounts, audit, bots, conversations, events, health, messages, retention, search, settings
+from chat.web.archive import api as archive_api
+from chat.web.archive import pages as archive_pages
 from chat.web.openapi import API_PREFIX, openapi_endpoint
 from chat.web.socket import websocket_endpoint
 
@@ -25,6 +27,7 @@ def build_routes() -> list[BaseRoute]:
         *search.routes,
         *retention.routes,
         *events.routes,
+        *archive_api.routes,
         *health.routes,
         *settings.routes,
         *audit.routes,
@@ -32,5 +35,6 @@ def build_routes() -> list[BaseRoute]:
         WebSocketRoute(f"{API_PREFIX}/ws", websocket_endpoint, name="ws"),
         *pages.routes,
         *admin.routes,
+        *archive_pages.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
     ]

@@ -83,8 +83,9 @@ def record_published(db: Database) -> list[Event]:
 
 
 @contextlib.contextmanager
-def count_queries(db: Database) -> Iterator[list[str]]:
-    """Every SQL statement sent on ``db``'s engines (reads, and the SQLite writer's) inside the block.
+def count_queries(db: Database, *, threaded: bool = False) -> Iterator[list[str]]:
+    """Every SQL statement sent on ``db``'s engines (reads, and the SQLite writer's) inside the block;
+    ``threaded``: the threaded reads' engine too (exports, search, verification on SQLite).
 
     Transaction control (BEGIN, COMMIT, ROLLBACK; the writer's ``PRAGMA data_version``
     per batch) is left out: it is per transaction or per batch, not per action."""
@@ -95,6 +96,8 @@ def count_queries(db: Database) -> Iterator[list[str]]:
             statements.append(statement)
 
     engines = [db.engine.sync_engine] + ([db.writer.engine.sync_engine] if db.writer is not None else [])
+    if threaded and db._threaded_engine is not db.engine:
+        engines.append(db._threaded_engine.sync_engine)
     for engine in engines:
         event.listen(engine, "before_cursor_execute", before)
     try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from chat.web.admin import audit, base, bots, conversations, retention, settings, users
+from chat.web.admin import audit, base, bots, conversations, exports, retention, settings, users
 
 routes: list[BaseRoute] = [
     *base.routes,
@@ -21,5 +21,6 @@ routes: list[BaseRoute] = [
     *conversations.routes,
     *settings.routes,
     *retention.routes,
+    *exports.routes,
     *audit.routes,
 ]
