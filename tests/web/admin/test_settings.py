@@ -34,7 +34,7 @@ async def test_an_admin_reads_the_defaults_then_changes_them(who: dict[str, Call
     shown = await who["alice"].get("/settings")
     assert shown.status_code == 200
     assert shown.json() == {
-        "registration_mode": "open",
+        "registration_mode": "invite",  # invitation only by default
         "allowed_domains": [],
         "channel_creation": "members",
         "invite_policy": "members",
@@ -46,7 +46,7 @@ async def test_an_admin_reads_the_defaults_then_changes_them(who: dict[str, Call
     changed = await who["alice"].patch(
         "/settings",
         {
-            "registration_mode": "invite",
+            "registration_mode": "closed",
             "allowed_domains": ["Example.com", "@example.org"],
             "edit_window_s": 600,
             "meeting_base_url": "https://jitsi.example.com",
@@ -55,13 +55,13 @@ async def test_an_admin_reads_the_defaults_then_changes_them(who: dict[str, Call
     )
     assert changed.status_code == 200, changed.text
     body = changed.json()
-    assert body["registration_mode"] == "invite" and body["edit_window_s"] == 600
+    assert body["registration_mode"] == "closed" and body["edit_window_s"] == 600
     assert body["allowed_domains"] == ["example.com", "example.org"]
     assert (await who["alice"].get("/settings")).json() == body
     (event,) = await settings_events(db)
     assert (event["chain"], event["audience"], event["actor"]) == ("system", "staff", cast.alice.id)
     assert event["changes"] == {
-        "registration_mode": {"old": "open", "new": "invite"},
+        "registration_mode": {"old": "invite", "new": "closed"},
         "allowed_domains": {"old": [], "new": ["example.com", "example.org"]},
         "edit_window_s": {"old": 0, "new": 600},
         "meeting_base_url": {"old": "https://meet.jit.si", "new": "https://jitsi.example.com"},
