@@ -69,6 +69,7 @@ from chat.channels.policy import (
     can_react,
     require,
     require_post,
+    require_unmuted,
 )
 from chat.domain.actors import Actor
 from chat.domain.events import append_event
@@ -247,11 +248,12 @@ def _refuse(actor: Actor, row: models.Message, access: ConversationAccess, verb:
 async def edit_message(
     session: AsyncSession, actor: Actor, message_id: int, cmd: EditMessage, *, max_chars: int = DEFAULT_MAX_CHARS
 ) -> MessageOut:
-    """Replace the body of the actor's own message, keeping the old one as a revision."""
-    row, access = await access_message(session, actor, message_id, lock=True)
+    """Replace the body of the actor's own message, keeping the old one as a revision (not while muted)."""
+    row, access = await access_message(session, actor, message_id, lock=True, with_mute=True)
     is_author = row.author_id == actor.id
     if not can_edit_message(actor, is_author, access.kind, access.is_member, access.conversation.archived):
         _refuse(actor, row, access, "edit")
+    require_unmuted(access.muted_until)
     if row.deleted_at is not None:
         raise Conflict("message_deleted", "this message was deleted")
     body = check_body(cmd.body, max_chars)
@@ -301,10 +303,16 @@ async def delete_message(session: AsyncSession, actor: Actor, message_id: int, c
     is_author = row.author_id == actor.id
     if not can_delete_message(actor, is_author, access.kind, access.is_member, access.conversation.archived):
         _refuse(actor, row, access, "delete")
+    return await tombstone(session, actor, row, cmd.reason)
+
+
+async def tombstone(session: AsyncSession, actor: Actor, row: models.Message, reason: str) -> MessageOut:
+    """Delete a message the caller was allowed to delete (``message.deleted`` in its conversation's
+    chain); a deleted message stays as it is. ``row`` was loaded with a row lock."""
     if row.deleted_at is not None:
         return message_out(row)
     now = models.utcnow()
-    row.deleted_at, row.deleted_by, row.delete_reason = now, actor.id, cmd.reason or None
+    row.deleted_at, row.deleted_by, row.delete_reason = now, actor.id, reason or None
     row.body, row.html, row.mentions, row.wildcard_mention = "", "", [], ""
     row.has_link = row.has_meeting = False
     out = message_out(row)
@@ -313,7 +321,7 @@ async def delete_message(session: AsyncSession, actor: Actor, message_id: int, c
         kind="message.deleted",
         actor_id=actor.id,
         conversation_id=row.conversation_id,
-        data={"message_id": row.id, "deleted": {"by": actor.id, "at": now.isoformat(), "reason": cmd.reason}},
+        data={"message_id": row.id, "deleted": {"by": actor.id, "at": now.isoformat(), "reason": reason}},
         message_id=row.id,
         created_at=now,
     )

@@ -37,11 +37,15 @@ The rules (Zulip- and Slack-like):
   conversations they can see.
 * Bots are accounts with a role like any other and follow the same rules.
   Deactivated users never reach the policy: authentication refuses them.
+* A muted user (``users.muted_until`` in the future, set by a moderator
+  resolving a report) may not post or edit anywhere until then (403 ``muted``
+  with ``until``); see the reports section at the end.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import select
@@ -216,6 +220,7 @@ class ConversationAccess:
 
     conversation: models.Conversation
     membership: models.Membership | None
+    muted_until: datetime | None = None  # the actor's mute, when asked for (``with_mute=True``)
 
     @property
     def kind(self) -> Kind:
@@ -237,7 +242,7 @@ class ConversationAccess:
 
 
 async def access_conversation(
-    session: AsyncSession, actor: Actor, conversation_id: int, *, lock: bool = False
+    session: AsyncSession, actor: Actor, conversation_id: int, *, lock: bool = False, with_mute: bool = False
 ) -> ConversationAccess:
     """Load a conversation the actor may see, or raise ``conversation_not_found``.
 
@@ -246,7 +251,11 @@ async def access_conversation(
     one writer), so concurrent joins and leaves see each other. Take it before
     appending any event, as every action does, so locks are always taken in the
     same order: conversation row, then the event lock.
+
+    ``with_mute=True`` (posting and editing) also reads the actor's ``muted_until``,
+    as one more column of the same statement.
     """
+    muted_until = None
     if lock:
         # FOR NO KEY UPDATE: serialises membership and settings changes without blocking
         # inserts that merely reference the row (messages, memberships). The membership is
@@ -261,11 +270,16 @@ async def access_conversation(
         if conversation is None:
             raise conversation_not_found()
         membership = await session.get(models.Membership, (conversation.id, actor.id), populate_existing=True)
+        if with_mute:
+            muted_until = await session.scalar(select(models.User.muted_until).where(models.User.id == actor.id))
     else:
         # one statement on the hot path (every post, every read)
         mine = (models.Membership.conversation_id == models.Conversation.id) & (models.Membership.user_id == actor.id)
+        columns: list[object] = [models.Conversation, models.Membership]
+        if with_mute:
+            columns.append(select(models.User.muted_until).where(models.User.id == actor.id).scalar_subquery())
         joined = (
-            select(models.Conversation, models.Membership)
+            select(*columns)  # type: ignore[call-overload]
             .outerjoin(models.Membership, mine)
             .where(models.Conversation.id == conversation_id)
             .execution_options(populate_existing=True)
@@ -273,10 +287,12 @@ async def access_conversation(
         row = (await session.execute(joined)).one_or_none()
         if row is None:
             raise conversation_not_found()
-        conversation, membership = row
+        conversation, membership = row[0], row[1]
+        if with_mute:
+            muted_until = row[2]
     if not can_view(actor, conversation.kind, membership is not None):  # type: ignore[arg-type]
         raise conversation_not_found()
-    return ConversationAccess(conversation, membership)
+    return ConversationAccess(conversation, membership, muted_until)
 
 
 @dataclass(frozen=True)
@@ -304,16 +320,41 @@ class Standing:
 
 
 async def require_post(session: AsyncSession, actor: Actor, conversation_id: int) -> Facts:
-    """The facts of a conversation the actor may post in, or the error a post gets (404 when unseen)."""
+    """The facts of a conversation the actor may post in, or the error a post gets (404 when unseen,
+    403 ``muted`` while the actor is muted)."""
     if remembers(session):
         standing = cached(session, ("standing", conversation_id)) or await _load_standing(session, conversation_id)
         facts = standing.facts(actor)
         if not can_view(actor, facts.kind, facts.is_member):
             raise conversation_not_found()
+        mutes: dict[int, datetime] | None = cached(session, MUTES_KEY)
+        if mutes is None:
+            mutes = await _load_mutes(session)
+        require_unmuted(mutes.get(actor.id))
     else:
-        facts = (await access_conversation(session, actor, conversation_id)).facts(actor)
+        access = await access_conversation(session, actor, conversation_id, with_mute=True)
+        facts = access.facts(actor)
+        require_unmuted(access.muted_until)
     require("post", actor, facts)
     return facts
+
+
+MUTES_KEY = ("mutes",)  # the SQLite writer remembers who is muted; muting someone forgets it
+
+
+async def _load_mutes(session: AsyncSession) -> dict[int, datetime]:
+    u = models.User
+    rows = (await session.execute(select(u.id, u.muted_until).where(u.muted_until > models.utcnow()))).all()
+    mutes = {user_id: until for user_id, until in rows if until is not None}
+    stage(session, MUTES_KEY, mutes)
+    return mutes
+
+
+def require_unmuted(muted_until: datetime | None) -> None:
+    """Raise 403 ``muted`` (with ``until``) while a moderator's mute lasts."""
+    if muted_until is not None and muted_until > models.utcnow():
+        until = muted_until.isoformat()
+        raise Forbidden("muted", f"you are muted until {until} and may not post", until=until)
 
 
 async def _load_standing(session: AsyncSession, conversation_id: int) -> Standing:
@@ -422,3 +463,37 @@ def directory_scope(actor: Actor) -> DirectoryScope:
 def can_own_bot(role: str, is_bot: bool, active: bool) -> bool:
     """A bot's owner is an active human who is not a guest."""
     return active and not is_bot and role != "guest"
+
+
+# --- reports ------------------------------------------------------------------------------
+#
+# * **Report** a message: anyone who can see it (``access_message``) but its author.
+# * **Review** the queue: staff. A report shows its message and ``REPORT_CONTEXT`` neighbours
+#   on each side in its topic, even in a private group or DM the reviewer is not in: that
+#   window (``chat.channels.reports``) is all they see of it; other reads still answer 404.
+# * **Resolve**: staff; ``deactivate`` admins only (``can_manage_users``); no ``remove`` in
+#   a direct conversation (fixed membership); muting or removing an admin takes an admin.
+
+ReportAction = Literal["dismiss", "delete", "mute", "remove", "deactivate"]
+REPORT_ACTIONS: tuple[ReportAction, ...] = ("dismiss", "delete", "mute", "remove", "deactivate")
+REPORT_CONTEXT = 2  # neighbours shown on each side of a reported message
+
+
+def can_report(actor: Actor, is_author: bool) -> bool:  # a message the actor can see (``access_message``)
+    return not is_author
+
+
+def can_review_reports(actor: Actor) -> bool:  # the queue, each report with its window of context
+    return actor.is_staff
+
+
+def can_resolve_report(actor: Actor, action: ReportAction, kind: Kind, author_role: str) -> bool:
+    if not can_review_reports(actor):
+        return False
+    if action == "deactivate":
+        return can_manage_users(actor)
+    if action == "remove" and kind == "direct":
+        return False
+    if action in ("mute", "remove") and author_role == "admin":
+        return actor.is_admin
+    return True

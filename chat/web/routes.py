@@ -8,7 +8,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from chat.web import admin, pages
-from chat.web.api import accounts, conversations, events, health, messages, search
+from chat.web.api import accounts, conversations, events, health, messages, reports, search
 from chat.web.openapi import API_PREFIX, openapi_endpoint
 from chat.web.socket import websocket_endpoint
 
@@ -21,6 +21,7 @@ def build_routes() -> list[BaseRoute]:
         *accounts.routes,
         *conversations.routes,
         *messages.routes,
+        *reports.routes,
         *search.routes,
         *events.routes,
         *health.routes,
