@@ -12,6 +12,6 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from chat.web.admin import base
+from chat.web.admin import base, reports
 
-routes: list[BaseRoute] = [*base.routes]
+routes: list[BaseRoute] = [*base.routes, *reports.routes]
