@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from chat.channels.policy import can_resolve_report
-from chat.channels.reports import PersonRef, ReportOut, list_reports
+from chat.channels.reports import PersonRef, ReportOut, Status, list_reports
 from chat.web.admin.base import NotStaff, admin_page, render_admin, signed_out_or_404
 from chat.web.http import int_query
 from chat.web.state import services
@@ -37,7 +37,7 @@ async def reports_page(request: Request) -> Response:
         actor = await admin_page(request, admins_only=False)
     except NotStaff:
         return await signed_out_or_404(request)
-    status = "resolved" if request.query_params.get("status") == "resolved" else "open"
+    status: Status = "resolved" if request.query_params.get("status") == "resolved" else "open"
     before = int_query(request, "before", 1)
     async with services(request).db.read() as session:
         page = await list_reports(session, actor, status=status, before=before)
