@@ -17,10 +17,12 @@ Resolution (orchestrated by ``chat.accounts.moderation``, which may also
 deactivate the author) uses the pieces below, each writing its own event in
 the caller's transaction: ``delete_reported`` (``message.deleted`` in the
 conversation's chain, the note as the tombstone's reason), ``mute_author``
-(``user.muted``, system chain, staff), ``remove_author`` (``member.removed`` in
-the conversation's chain), and ``close_reports``, which resolves *every* open
-report of the message at once (the action answers them all) with one
-``report.resolved`` event each (system chain, staff).
+(``user.muted``, system chain, staff, with the author as its subject, who
+reads it), ``remove_author`` (``member.removed`` in the conversation's chain),
+and ``close_reports``, which resolves *every* open report of the message at
+once (the action answers them all) with one ``report.resolved`` event each
+(system chain, staff). Report events name no subject: an event's subject reads
+it, and nobody may learn from the log who reported them.
 """
 
 from __future__ import annotations
@@ -188,8 +190,7 @@ async def file_report(
         session,
         kind="report.filed",
         actor_id=actor.id,
-        audience="staff",
-        subject_id=row.author_id,
+        audience="staff",  # no subject: an event's subject reads it, and nobody is told who reported them
         data={
             "report_id": report.id,
             "message_id": row.id,
@@ -385,8 +386,7 @@ async def close_reports(
             session,
             kind="report.resolved",
             actor_id=actor.id,
-            audience="staff",
-            subject_id=report.reporter_id,
+            audience="staff",  # the reporter is told by a direct message instead
             data={
                 "report_id": report.id,
                 "message_id": pending.message.id,

@@ -176,3 +176,18 @@ async def test_the_reports_page_is_for_staff(client: httpx2.AsyncClient, cast: C
     client.cookies.clear()
     await log_in(client, "alice")
     assert 'value="deactivate"' in (await client.get("/admin/reports")).text
+
+
+async def test_only_staff_read_the_report_events(client: httpx2.AsyncClient, scene: dict[str, Any]) -> None:
+    """Nobody learns from the event feed that they were reported, or by whom; the muted author learns of the mute."""
+    h, ids = scene["h"], scene["ids"]
+    rid = await file(client, h["carol"], ids[0])
+    await client.post(f"{API}/reports/{rid}/resolve", json={"action": "mute", "duration_s": 60}, headers=h["maya"])
+
+    async def kinds(who: str) -> set[str]:
+        page = (await client.get(f"{API}/events?after=0&limit=500", headers=h[who])).json()
+        return {e["kind"] for e in page["events"]}
+
+    assert {"report.filed", "report.resolved", "user.muted"} <= await kinds("maya")
+    assert not {"report.filed", "report.resolved"} & (await kinds("bob") | await kinds("carol"))
+    assert "user.muted" in await kinds("bob") and "user.muted" not in await kinds("carol")
