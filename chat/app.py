@@ -20,6 +20,7 @@ from chat.accounts.ratelimit import Limiters, SlidingWindowLimiter
 from chat.archive.checkpoint_sinks import CheckpointWriter
 from chat.channels.feed import latest_event_id
 from chat.channels.queries import all_memberships
+from chat.channels.retention import RetentionScheduler
 from chat.config import Settings
 from chat.realtime.broker import broker_from_url
 from chat.realtime.hub import Hub, MembershipSnapshot
@@ -51,6 +52,7 @@ def create_app(settings: Settings, *, migrate: bool = False, setup_token: str = 
     hub = Hub(broker_from_url(settings.broker_url), loader=load_memberships)
     db.after_commit = hub.publish
     checkpoints = CheckpointWriter.from_settings(db, settings.checkpoint_sink, settings.checkpoint_interval_s)
+    retention = RetentionScheduler(db, settings)  # purges expired message bodies every hour
     services = Services(
         settings=settings,
         db=db,
@@ -61,6 +63,7 @@ def create_app(settings: Settings, *, migrate: bool = False, setup_token: str = 
         ),
         setup_token=required_setup_token(settings, setup_token),
         checkpoints=checkpoints,
+        retention=retention,
     )
 
     @contextlib.asynccontextmanager
@@ -70,9 +73,11 @@ def create_app(settings: Settings, *, migrate: bool = False, setup_token: str = 
         await hub.start()
         if checkpoints is not None:
             checkpoints.start()
+        retention.start()
         try:
             yield
         finally:
+            await retention.close()
             if checkpoints is not None:
                 await checkpoints.close()
             await hub.close()

@@ -316,3 +316,34 @@ def _safe_url(url: str) -> str:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+@main.group()
+def retention() -> None:
+    """Retention of message bodies (the server also purges by itself, every hour)."""
+
+
+@retention.command("purge")
+@data_dir_option
+def retention_purge(data_dir: Path | None) -> None:
+    """Erase the bodies of expired messages now (for cron users; the server runs the same purge hourly).
+
+    A message expires when it is older than its conversation's retention in days, or the workspace's
+    when the conversation has none (0: kept forever). A legal hold on the conversation or on the
+    message's author keeps it. Text, revisions and the events' bodies are erased; ids, authors,
+    times and reactions stay, and `chat audit verify` still passes.
+    """
+    from chat.channels.retention import PurgeReport, purge_expired, utc_now
+
+    settings = load_settings(data_dir=data_dir)
+
+    async def work(db: Database) -> PurgeReport:
+        return await purge_expired(db, settings, now=utc_now())
+
+    report = run_with_db(settings, work)
+    for purged in report.conversations:
+        click.echo(
+            f"conversation {purged.conversation}: {purged.count} message(s) older than "
+            f"{purged.cutoff.isoformat(timespec='seconds')} ({purged.days} days) erased"
+        )
+    click.echo(f"OK: {report.count} message(s) erased in {len(report.conversations)} conversation(s)")

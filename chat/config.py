@@ -38,7 +38,9 @@ class Settings:
     header_timeout_s: int = 10  # a client must send its request headers within this many seconds
     max_connections: int = 1000  # open HTTP + websocket connections per server process
     # accounts
-    registration_mode: RegistrationMode = "open"
+    # "invite" (as Zulip and Mattermost ship): the first account registers without one, everyone
+    # after needs an invitation; "domains" is refused until accounts have verified e-mail addresses
+    registration_mode: RegistrationMode = "invite"
     invite_policy: InvitePolicy = "members"  # who may invite to private groups
     allowed_domains: tuple[str, ...] = ()  # registration_mode "domains": e-mail domains that may register
     channel_creation: ChannelCreation = "members"  # who may create channels and groups
@@ -75,6 +77,11 @@ class Settings:
     def __post_init__(self) -> None:
         if self.registration_mode not in get_args(RegistrationMode):
             raise SettingsError(f"registration_mode must be one of {get_args(RegistrationMode)}")
+        if self.registration_mode == "domains":
+            raise SettingsError(
+                "registration_mode 'domains' is not available yet: Salon does not verify e-mail addresses, "
+                "so anyone could claim an address at an allowed domain; use 'invite', 'open' or 'closed'"
+            )
         if self.invite_policy not in get_args(InvitePolicy):
             raise SettingsError(f"invite_policy must be one of {get_args(InvitePolicy)}")
         if self.channel_creation not in get_args(ChannelCreation):

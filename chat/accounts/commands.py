@@ -80,12 +80,16 @@ class CreateToken(Checked):
 
 @dataclass(frozen=True)
 class CreateInvitation(Checked):
-    """An invitation code to register: a member, or a guest who joins only the listed conversations."""
+    """An invitation code to register: a member, or a guest who joins only the listed conversations.
+
+    ``single_use`` (the default): one account; false: a link anyone holding it may use until it
+    expires or is revoked."""
 
     role: Literal["member", "guest"]
     conversation_ids: tuple[int, ...] = field(default=(), metadata=limits(max_items=50))
     email: str | None = field(default=None, metadata=limits(max_len=254, pattern=EMAIL_PATTERN))
     expires_in_days: int = field(default=7, metadata=limits(minimum=1, maximum=90))
+    single_use: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -119,10 +123,11 @@ class UpdateUser(Checked):
 
 @dataclass(frozen=True)
 class NewBot(Checked):
-    """A bot account (CLI ``chat create-bot``)."""
+    """A bot account (``POST /api/v1/bots``, CLI ``chat create-bot``); ``owner_id``: you when left out."""
 
     username: str = field(metadata=limits(min_len=2, max_len=40, pattern=USERNAME_PATTERN))
     display_name: str | None = field(default=None, metadata=_DISPLAY_NAME)
+    owner_id: int | None = field(default=None, metadata=limits(minimum=1))
 
     def __post_init__(self) -> None:
         _clean_display_name(self)

@@ -9,17 +9,24 @@ Decision (setting ``registration_mode``):
   one. The token is good for the first account only, so it is single-use by
   construction; ``chat create-admin`` needs none. On loopback the first visitor
   sets the server up (``setup_token=None``).
+* ``invite`` (the default, as Zulip and Mattermost ship): a valid invitation
+  code is required (created by staff).
 * ``open``: anyone may register and becomes a ``member``; an invitation code
   is optional (a guest invitation still makes a guest of its conversations).
-* ``invite``: a valid invitation code is required (created by staff).
 * ``closed``: no self-registration at all, except the first account and the
   holders of an invitation code created by an admin.
+* ``domains`` needs verified e-mail addresses, which Salon does not have yet:
+  ``chat.config`` refuses it, and a stored value is treated like ``invite``.
 
-An invitation code is single-use, expires, and is honoured only while its
-creator is active and may still create it under the current mode (see
-``policy.can_create_invitation``). A registration with a code takes the
-invitation's role and is added to its conversations (one ``member.invited``
-event each, by the inviter). Errors: the two setup-token errors above,
+The caller passes the mode in force (``chat.store.workspace.load``: an admin
+changes it at run time). An invitation (``chat.accounts.invitations``) expires,
+may be revoked, is single-use unless it is a reusable link, and is honoured
+only while its creator is active and may still create it under the current
+mode (see ``policy.can_create_invitation``). A registration with a code takes
+the invitation's role and is added to its conversations (one ``member.invited``
+event each, by the inviter). Every new account that is not a guest then joins
+each public, not archived conversation marked ``is_default`` (one
+``member.joined`` event each, as if they had joined themselves). Errors: the two setup-token errors above,
 403 ``invitation_required`` (``invite`` mode, no code), 403 ``registration_closed``,
 403 ``invalid_invitation``, 409 ``username_taken``, 422 for bad fields. No password is hashed before those checks pass.
 """
@@ -32,10 +39,11 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.accounts.commands import Register
-from chat.accounts.invitations import lock_invited_conversations, redeem_invitation, use_invitation
+from chat.accounts.invitations import lock_conversations, redeem_invitation, use_invitation
 from chat.accounts.results import UserInfo
-from chat.accounts.users import create_user
+from chat.accounts.users import actor_of, create_user
 from chat.channels import policy
+from chat.channels.conversations import join_conversation
 from chat.config import InvitePolicy, RegistrationMode
 from chat.domain.actors import Role
 from chat.errors import Forbidden
@@ -66,14 +74,16 @@ async def register(
     invitation = inviter = None
     if cmd.invite is not None:
         invitation, inviter = await redeem_invitation(session, cmd.invite, mode=mode)
-        await lock_invited_conversations(session, invitation)
     if not policy.can_register(mode, first_account=first, has_invitation=invitation is not None):
-        if mode == "invite":
-            raise Forbidden("invitation_required", "registration needs an invitation code")
-        raise Forbidden("registration_closed", "registration is closed; ask an administrator for an invitation")
+        if mode == "closed":
+            raise Forbidden("registration_closed", "registration is closed; ask an administrator for an invitation")
+        raise Forbidden("invitation_required", "registration needs an invitation code")
     role: Role = "admin" if first else "member"
     if invitation is not None and not first:
         role = "guest" if invitation.role == "guest" else "member"
+    defaults = await default_conversations(session) if role != "guest" else []
+    # conversation rows first, then the event lock (create_user appends the first event)
+    await lock_conversations(session, sorted({*defaults, *(invitation.conversation_ids if invitation else ())}))
     user = await create_user(
         session,
         username=cmd.username,
@@ -85,7 +95,24 @@ async def register(
     )
     if invitation is not None and inviter is not None:
         await use_invitation(session, invitation, inviter, user, invite_policy=invite_policy)
+    newcomer = actor_of(user)
+    for conversation_id in defaults:
+        await join_conversation(session, newcomer, conversation_id)  # already in (invited): no event
     return UserInfo.of(user)
+
+
+async def default_conversations(session: AsyncSession) -> list[int]:
+    """The public, not archived conversations every new account that is not a guest joins."""
+    rows = await session.scalars(
+        select(models.Conversation.id)
+        .where(
+            models.Conversation.is_default.is_(True),
+            models.Conversation.kind == "public",
+            models.Conversation.archived.is_(False),
+        )
+        .order_by(models.Conversation.id)
+    )
+    return list(rows)
 
 
 def check_setup_token(given: str | None, expected: str) -> None:

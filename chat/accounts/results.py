@@ -77,14 +77,43 @@ class TokenList:
 
 @dataclass(frozen=True)
 class InvitationCreated:
-    """A new invitation; ``code`` is shown this once (pass it as ``invite`` when registering)."""
+    """A new invitation; ``code`` is shown this once (pass it as ``invite`` when registering),
+    and so is ``link``, the registration page with the code filled in."""
 
     id: int
     role: str
     conversation_ids: list[int]
     email: str | None
     expires_at: datetime
+    single_use: bool
     code: str
+    link: str
+
+
+@dataclass(frozen=True)
+class InvitationInfo:
+    """An invitation as its creator and the admins see it: never the code.
+
+    ``status``: ``active`` (may still be used), ``used`` (a single-use one was), ``expired``, ``revoked``."""
+
+    id: int
+    role: str
+    conversation_ids: list[int]
+    email: str | None
+    created_by: int
+    created_by_username: str
+    created_at: datetime
+    expires_at: datetime
+    single_use: bool
+    use_count: int
+    used_at: datetime | None
+    revoked_at: datetime | None
+    status: str
+
+
+@dataclass(frozen=True)
+class InvitationList:
+    invitations: list[InvitationInfo]
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,15 @@
 Every change appends exactly one event in the caller's transaction:
 ``user.created``, ``user.updated`` (display name), ``user.password_changed``
 (audience ``subject``), ``user.role_changed``, ``user.deactivated``,
-``user.reactivated`` (audience ``everyone``). Events never carry a password
-or its hash.
+``user.reactivated`` (audience ``everyone``), ``user.sessions_reset``
+(audience ``staff``). Events never carry a password or its hash.
 
 Deactivation deletes the user's sessions; authentication refuses inactive
 users, so their tokens stop working too (and work again on reactivation;
-revoke a token explicitly if it leaked).
+revoke a token explicitly if it leaked); the realtime hub closes every socket
+of the user on ``user.deactivated``. Resetting a user's sessions
+(:func:`reset_sessions`) logs them out of every browser: their sessions are
+deleted and the hub closes the sockets opened with them (tokens stay).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ MAX_ID = 2**63 - 1  # ids beyond a PostgreSQL bigint cannot exist
 
 RESERVED_USERNAMES = frozenset({"all", "everyone", "here", "topic", "channel", "stream", "system", "salon"})
 _RESERVED_LOOKS = frozenset(confusable_key(name) for name in RESERVED_USERNAMES)
+ERASED_PREFIX = "erased-"  # the pseudonyms of erased accounts (chat.accounts.erasure): nobody registers one
 
 
 def actor_of(user: models.User) -> Actor:
@@ -94,7 +98,8 @@ async def create_user(
     ``reserved_ok``: the server's own accounts (``salon``, see ``chat.accounts.moderation``).
     """
     key = username.lower()
-    if not reserved_ok and confusable_key(key) in _RESERVED_LOOKS:  # "a1l" would read as the wildcard mention @all
+    # "a1l" would read as the wildcard mention @all; "erased-7" as an erased account
+    if not reserved_ok and (confusable_key(key) in _RESERVED_LOOKS or key.startswith(ERASED_PREFIX)):
         raise Invalid("username_reserved", f"the username {key!r} is reserved", field="username")
     shown = display_name or username
     await check_user_names(session, username=key, display_name=display_name if display_name else None)
@@ -242,6 +247,27 @@ async def update_user(session: AsyncSession, actor: Actor, user_id: int, cmd: Up
             data={"user_id": user.id},
         )
     return UserInfo.of(user)
+
+
+async def reset_sessions(session: AsyncSession, actor: Actor, user_id: int) -> int:
+    """Admin: end every login session of a user (``user.sessions_reset``); returns how many ended.
+
+    403 ``admin_required``, 404 ``user_not_found``. The event is written even when no
+    session was open, so the log shows the admin's action."""
+    if not policy.can_manage_users(actor):
+        raise Forbidden("admin_required", "only administrators may reset another user's sessions")
+    user = await get_user(session, user_id, for_update=True)
+    result = await session.execute(delete(models.WebSession).where(models.WebSession.user_id == user.id))
+    ended = int(getattr(result, "rowcount", 0) or 0)
+    await append_event(
+        session,
+        kind="user.sessions_reset",
+        actor_id=actor.id,
+        subject_id=user.id,
+        audience="staff",
+        data={"user_id": user.id, "sessions": ended},
+    )
+    return ended
 
 
 async def _lock_active_admins(session: AsyncSession) -> list[int]:

@@ -8,10 +8,10 @@ unnoticed.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.archive.chain import ChainReport, Link, StoredEvent, verify_chain
@@ -128,3 +128,21 @@ async def redact_event_body(session: AsyncSession, event_id: int) -> None:
         raise Invalid("nothing_to_erase", "this event has no body")
     row.body = None
     row.redacted = True
+
+
+async def redact_message_events(session: AsyncSession, message_ids: Sequence[int]) -> int:
+    """Erase the bodies of every event of these messages (their posts and edits), as
+    :func:`redact_event_body` erases one: body gone, digest kept, row marked ``redacted``.
+
+    One statement for the whole batch (retention and erasure redact hundreds at a time); events
+    already redacted or without a body are left alone. Returns how many events lost a body.
+    """
+    if not message_ids:
+        return 0
+    result = await session.execute(
+        update(models.Event)
+        .where(models.Event.message_id.in_(list(message_ids)), models.Event.body.is_not(None))
+        .values(body=None, redacted=True)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

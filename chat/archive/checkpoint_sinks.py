@@ -21,7 +21,6 @@ dir, only ``https``) was decided once, in ``chat.config``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import urllib.request
@@ -30,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chat.archive.checkpoints import build_checkpoint, dumps
+from chat.archive.periodic import Periodic
 from chat.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ class CheckpointWriter:
         self.db = db
         self.sinks = tuple(sinks)
         self.interval_s = interval_s
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic(self.write_once, interval_s, name="audit-checkpoints")
 
     @classmethod
     def from_settings(cls, db: Database, specs: Sequence[str], interval_s: int) -> CheckpointWriter | None:
@@ -144,16 +144,7 @@ class CheckpointWriter:
         return failed
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="audit-checkpoints")
+        self._periodic.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            await self.write_once()
-            await asyncio.sleep(self.interval_s)
+        await self._periodic.close()

@@ -45,13 +45,15 @@ class CreateConversation(Checked):
 
 @dataclass(frozen=True)
 class UpdateConversation(Checked):
-    """Change a conversation's name, description or archived state (absent fields stay as they are)."""
+    """Change a conversation's name, description, archived state, owner or default flag (absent fields stay)."""
 
     name: str | None = field(
         default=None, metadata=limits(strip=True, min_len=1, max_len=NAME_MAX, pattern=NAME_PATTERN)
     )
     description: str | None = field(default=None, metadata=limits(max_len=DESCRIPTION_MAX))
     archived: bool | None = None
+    owner_id: int | None = field(default=None, metadata=limits(minimum=1, description="hand the conversation over"))
+    is_default: bool | None = None  # admins, public channels: new users join it
 
     def __post_init__(self) -> None:
         _clean_name_field(self)

@@ -47,12 +47,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chat.channels.commands import AddMember, CreateConversation, SetStar, UpdateConversation
 from chat.channels.direct import user_not_found
 from chat.channels.names import confusable_key
-from chat.channels.policy import ConversationAccess, access_conversation, can_create, require
+from chat.channels.policy import (
+    ConversationAccess,
+    access_conversation,
+    access_managed,
+    can_administer,
+    can_create,
+    can_own_conversation,
+    can_set_default,
+    owner_of,
+    require,
+)
 from chat.channels.queries import ConversationInfo, describe, member_ids
-from chat.config import InvitePolicy
+from chat.config import ChannelCreation, InvitePolicy
 from chat.domain.actors import Actor
 from chat.domain.events import append_event
-from chat.errors import Conflict, Forbidden, NotFound
+from chat.errors import Conflict, Forbidden, Invalid, NotFound
 from chat.store import models
 
 
@@ -78,10 +88,18 @@ def name_key(name: str) -> str:
     return name.casefold()
 
 
-async def create_conversation(session: AsyncSession, actor: Actor, cmd: CreateConversation) -> ConversationInfo:
-    """Create a public channel or a private group; the creator is its first member."""
-    if not can_create(actor, cmd.kind):
-        raise Forbidden("not_allowed", "guests may not create conversations", action="create")
+async def create_conversation(
+    session: AsyncSession, actor: Actor, cmd: CreateConversation, *, channel_creation: ChannelCreation = "members"
+) -> ConversationInfo:
+    """Create a public channel or a private group; the creator is its first member and its owner.
+
+    ``channel_creation`` is the workspace setting (``admins``: only admins create).
+    """
+    if not can_create(actor, cmd.kind, channel_creation):
+        why = "guests may not create conversations"
+        if not actor.is_guest:
+            why = "only administrators may create channels and groups in this workspace"
+        raise Forbidden("not_allowed", why, action="create")
     await check_name_free(session, actor, cmd.name)
     now = models.utcnow()
     conversation = models.Conversation(
@@ -92,6 +110,7 @@ async def create_conversation(session: AsyncSession, actor: Actor, cmd: CreateCo
         direct_key=None,
         description=cmd.description,
         created_by=actor.id,
+        owner_id=actor.id,
         created_at=now,
         archived=False,
     )
@@ -115,15 +134,18 @@ async def create_conversation(session: AsyncSession, actor: Actor, cmd: CreateCo
 async def update_conversation(
     session: AsyncSession, actor: Actor, conversation_id: int, cmd: UpdateConversation
 ) -> ConversationInfo:
-    """Rename, describe, archive or unarchive; one ``conversation.updated`` event for the whole change.
+    """Rename, describe, (un)archive, mark as default: one ``conversation.updated`` event for the
+    whole change; a new owner: one ``conversation.owner_changed`` event more.
 
     Unarchiving and renaming in one request is allowed (the rename applies to
-    the unarchived conversation); renaming an archived one alone is not.
+    the unarchived conversation); renaming an archived one alone is not. Admins
+    manage private groups they are not in (``policy.access_managed``).
     """
-    access = await access_conversation(session, actor, conversation_id, lock=True)
+    access = await access_managed(session, actor, conversation_id)
     conversation = access.conversation
     facts = access.facts(actor)
     changes: dict[str, dict[str, Any]] = {}
+    new_owner = await _new_owner(session, actor, access, cmd.owner_id)
     if cmd.archived is not None and cmd.archived != conversation.archived:
         require("archive", actor, facts)
         changes["archived"] = {"old": conversation.archived, "new": cmd.archived}
@@ -139,9 +161,14 @@ async def update_conversation(
         changes["name"] = {"old": conversation.name, "new": cmd.name}
     if described:
         changes["description"] = {"old": conversation.description, "new": cmd.description}
+    if cmd.is_default is not None and cmd.is_default != conversation.is_default:
+        _check_default(actor, conversation, cmd)
+        changes["is_default"] = {"old": conversation.is_default, "new": cmd.is_default}
     if changes:
         if "archived" in changes:
             conversation.archived = bool(cmd.archived)
+        if "is_default" in changes:
+            conversation.is_default = bool(cmd.is_default)
         if cmd.description is not None and described:
             conversation.description = cmd.description
         if cmd.name is not None and renamed:
@@ -157,8 +184,52 @@ async def update_conversation(
             conversation_id=conversation.id,
             data={"changes": changes},
         )
+    if new_owner is not None:
+        old_owner = owner_of(conversation)
+        conversation.owner_id = new_owner
+        await session.flush()
+        await append_event(
+            session,
+            kind="conversation.owner_changed",
+            actor_id=actor.id,
+            conversation_id=conversation.id,
+            data={"owner": {"old": old_owner, "new": new_owner}},
+            subject_id=new_owner,
+        )
     (info,) = await describe(session, actor, [(conversation, access.membership)])
     return info
+
+
+async def _new_owner(
+    session: AsyncSession, actor: Actor, access: ConversationAccess, owner_id: int | None
+) -> int | None:
+    """The new owner's id when ``owner_id`` names someone other than the owner (checked), else None."""
+    if owner_id is None or owner_id == owner_of(access.conversation):
+        return None
+    require("transfer", actor, access.facts(actor))
+    target = await session.get(models.User, owner_id)
+    if target is None:
+        raise user_not_found(owner_id)
+    is_member = await session.get(models.Membership, (access.conversation.id, owner_id)) is not None
+    if not can_own_conversation(target.role, target.is_bot, target.active, is_member):
+        raise Invalid(
+            "bad_owner",
+            "the new owner must be an active member of the conversation, not a guest or a bot",
+            field="owner_id",
+        )
+    return owner_id
+
+
+def _check_default(actor: Actor, conversation: models.Conversation, cmd: UpdateConversation) -> None:
+    """Refuse marking (or unmarking) ``conversation`` as a default channel unless the policy allows it."""
+    if not can_administer(actor):
+        raise Forbidden("not_allowed", "only administrators choose the default channels", action="set_default")
+    archived = conversation.archived if cmd.archived is None else cmd.archived
+    if not cmd.is_default or can_set_default(actor, conversation.kind, archived):  # type: ignore[arg-type]
+        return  # unmarking is always possible
+    if conversation.kind != "public":
+        raise Invalid("default_public_only", "only public channels can be default channels", field="is_default")
+    raise Forbidden("conversation_archived", "an archived channel cannot be a default channel", action="set_default")
 
 
 async def add_member(

@@ -129,9 +129,10 @@ async def get_message(session: AsyncSession, actor: Actor, message_id: int) -> M
 
 
 async def message_history(session: AsyncSession, actor: Actor, message_id: int) -> MessageHistory:
-    """The revisions of a message the actor can see. A deleted message shows none (its tombstone says why)."""
+    """The revisions of a message the actor can see. A deleted message shows none (its tombstone says why),
+    nor does a redacted one (their text was erased)."""
     row, _ = await access_message(session, actor, message_id)
-    if row.deleted_at is not None:
+    if row.deleted_at is not None or row.redacted_at is not None:
         return MessageHistory(message=row.id, revisions=[])
     revisions = (
         await session.scalars(
@@ -140,7 +141,7 @@ async def message_history(session: AsyncSession, actor: Actor, message_id: int) 
             .order_by(models.MessageRevision.id)
         )
     ).all()
-    visible = await _visible_conversations(
+    visible = await visible_conversations(
         session, actor, {r.conversation_id for r in revisions} - {row.conversation_id}
     )
     visible.add(row.conversation_id)
@@ -170,7 +171,8 @@ async def message_history(session: AsyncSession, actor: Actor, message_id: int) 
     return MessageHistory(message=row.id, revisions=out)
 
 
-async def _visible_conversations(session: AsyncSession, actor: Actor, ids: set[int]) -> set[int]:
+async def visible_conversations(session: AsyncSession, actor: Actor, ids: set[int]) -> set[int]:
+    """Which of these conversations the actor may see now (a message's history, a personal export)."""
     if not ids:
         return set()
     c, mb = models.Conversation, models.Membership

@@ -3,7 +3,10 @@
 ``MessageOut`` is the one public shape of a message (REST responses, acks,
 history pages). A deleted message is a tombstone: empty ``body`` and
 ``html``, no reactions, mentions or meetings, and ``deleted = {by, at, reason}``
-(``deleted`` is ``null`` for a live message). Authors and reacting users are
+(``deleted`` is ``null`` for a live message). A redacted message (its body erased by
+retention or by its author's erasure, ``chat.channels.retention``) has an empty
+``body`` and ``html``, no mentions or meetings, keeps its reactions, and says when in
+``redacted_at`` (``null`` otherwise). Authors and reacting users are
 user ids: clients resolve names from the user directory, so a page of
 messages costs one query for the rows and one for all their reactions.
 
@@ -75,6 +78,7 @@ class MessageOut:
     has_link: bool
     has_meeting: bool
     meetings: list[Meeting]
+    redacted_at: datetime | None = None  # when retention or an erasure erased the body
 
 
 def message_not_found() -> NotFound:
@@ -126,6 +130,7 @@ def message_out(row: models.Message, reactions: Sequence[ReactionSummary] = ()) 
         has_link=row.has_link,
         has_meeting=row.has_meeting,
         meetings=meetings_in(row.html) if row.has_meeting else [],
+        redacted_at=row.redacted_at,
     )
 
 
@@ -228,7 +233,7 @@ def rendered_columns(rendered: Rendered) -> dict[str, object]:
 def message_event_data(out: MessageOut) -> dict[str, Any]:
     """The hashed, never-erased part of a ``message.posted`` event: everything but the content."""
     data = to_json(out)
-    for key in ("body", "html", "meetings", "event_id", "seq"):
+    for key in ("body", "html", "meetings", "event_id", "seq", "redacted_at"):
         data.pop(key)
     return dict(data)
 

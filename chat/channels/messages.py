@@ -34,7 +34,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.channels.meetings import (
     DEFAULT_JITSI_BASE,
-    meeting_provider,
     new_meeting_url,
     parse_meet_command,
 )
@@ -66,15 +65,18 @@ from chat.channels.policy import (
     ConversationAccess,
     can_delete_message,
     can_edit_message,
+    can_moderate,
     can_react,
     require,
     require_post,
     require_unmuted,
+    within_window,
 )
+from chat.config import Settings
 from chat.domain.actors import Actor
 from chat.domain.events import append_event
 from chat.errors import Conflict, Forbidden, Invalid
-from chat.store import models
+from chat.store import models, workspace
 from chat.store.db import cached, insert_or_skip, remembers, stage, table_of
 
 
@@ -114,9 +116,13 @@ async def post_message(
     cmd: PostMessage,
     *,
     max_chars: int = DEFAULT_MAX_CHARS,
-    meeting_base: str = DEFAULT_JITSI_BASE,
+    defaults: Settings | None = None,
 ) -> Posted:
     """Post ``cmd`` into a conversation, idempotently on ``(author, nonce)``.
+
+    ``defaults`` (the server's settings): a ``/meet`` command, and only it, reads the
+    workspace's ``meeting_base_url`` in force (``chat.store.workspace``); without
+    them, rooms are made on ``DEFAULT_JITSI_BASE``. Other posts read no setting.
 
     On the SQLite writer's warm path (conversation, topic spelling and chain head
     remembered) this is four statements: the message (``INSERT … ON CONFLICT DO
@@ -128,7 +134,8 @@ async def post_message(
     body = check_body(cmd.body, max_chars)
     title = parse_meet_command(body)
     if title is not None:
-        body = check_body(meet_body(title, new_meeting_url(meeting_base)), max_chars)
+        base = DEFAULT_JITSI_BASE if defaults is None else (await workspace.load(session, defaults)).meeting_base_url
+        body = check_body(meet_body(title, new_meeting_url(base)), max_chars)
     key = topic_key(topic)
     if topic:
         topic = await _topic_spelling(session, conversation_id, topic, key)  # a look-alike topic merges
@@ -189,8 +196,8 @@ def meet_body(title: str, url: str) -> str:
 
 
 def _is_meet_body(body: str, title: str) -> bool:
-    url = body.rsplit(": ", 1)[-1]
-    return meeting_provider(url) == "jitsi" and body == meet_body(title, url)
+    url = body.rsplit(": ", 1)[-1]  # a room on the workspace's meeting server, whichever it was then
+    return url.startswith("https://") and " " not in url and body == meet_body(title, url)
 
 
 def _check_topic(kind: str, topic: str) -> str:
@@ -245,17 +252,36 @@ def _refuse(actor: Actor, row: models.Message, access: ConversationAccess, verb:
     raise Forbidden("not_allowed", f"you may not {verb} this message")
 
 
+def _check_window(row: models.Message, window_s: int, error: Forbidden) -> None:
+    """Raise ``error`` when the message is older than the author's window (0: no limit)."""
+    if not within_window((models.utcnow() - row.created_at).total_seconds(), window_s):
+        raise error
+
+
 async def edit_message(
-    session: AsyncSession, actor: Actor, message_id: int, cmd: EditMessage, *, max_chars: int = DEFAULT_MAX_CHARS
+    session: AsyncSession,
+    actor: Actor,
+    message_id: int,
+    cmd: EditMessage,
+    *,
+    max_chars: int = DEFAULT_MAX_CHARS,
+    edit_window_s: int = 0,
 ) -> MessageOut:
-    """Replace the body of the actor's own message, keeping the old one as a revision (not while muted)."""
+    """Replace the body of the actor's own message, keeping the old one as a revision (not while muted).
+
+    ``edit_window_s``: the workspace's edit window (0: no limit); past it, ``edit_window_passed``.
+    """
     row, access = await access_message(session, actor, message_id, lock=True, with_mute=True)
     is_author = row.author_id == actor.id
     if not can_edit_message(actor, is_author, access.kind, access.is_member, access.conversation.archived):
         _refuse(actor, row, access, "edit")
     require_unmuted(access.muted_until)
+    why = f"messages can be edited for {edit_window_s} s after posting"
+    _check_window(row, edit_window_s, Forbidden("edit_window_passed", why, limit=edit_window_s))
     if row.deleted_at is not None:
         raise Conflict("message_deleted", "this message was deleted")
+    if row.redacted_at is not None:
+        raise Conflict("message_redacted", "this message's text was erased (retention or erasure)")
     body = check_body(cmd.body, max_chars)
     if body == row.body:
         return await one_message_out(session, row)
@@ -297,12 +323,21 @@ async def edit_message(
     return out
 
 
-async def delete_message(session: AsyncSession, actor: Actor, message_id: int, cmd: DeleteMessage) -> MessageOut:
-    """Turn a message into a tombstone (who, when, why). Deleting a deleted message changes nothing."""
+async def delete_message(
+    session: AsyncSession, actor: Actor, message_id: int, cmd: DeleteMessage, *, delete_window_s: int = 0
+) -> MessageOut:
+    """Turn a message into a tombstone (who, when, why). Deleting a deleted message changes nothing.
+
+    ``delete_window_s``: the workspace's delete window for authors (0: no limit); moderators
+    (``can_moderate``) are not limited; past it, ``delete_window_passed``.
+    """
     row, access = await access_message(session, actor, message_id, lock=True)
     is_author = row.author_id == actor.id
     if not can_delete_message(actor, is_author, access.kind, access.is_member, access.conversation.archived):
         _refuse(actor, row, access, "delete")
+    if not can_moderate(actor, access.kind, access.is_member):
+        why = f"messages can be deleted for {delete_window_s} s after posting"
+        _check_window(row, delete_window_s, Forbidden("delete_window_passed", why, limit=delete_window_s))
     return await tombstone(session, actor, row, cmd.reason)
 
 

@@ -27,9 +27,14 @@ The rules (Zulip- and Slack-like):
   (who are members) in private groups. Leaving is always allowed to a member
   of a public channel or private group, archived or not. Removing others stays
   possible in an archived conversation: it only takes access away.
-* Renaming / describing and archiving: admins and moderators for public
-  channels; admins and the group's creator (both members) for private groups.
-  Whoever may archive may also unarchive.
+* Renaming / describing, archiving and handing over ownership: admins and
+  moderators for public channels; for private groups the group's owner (a
+  member; ``owner_id``, else its creator) and admins, member or not: an admin
+  manages a group they cannot read (``access_managed``). Whoever may archive
+  may also unarchive.
+* Creating channels and groups: non-guests, or only admins when the
+  workspace's ``channel_creation`` is ``admins`` (direct conversations are not
+  created: ``can_message_user``).
 * Archived conversations are read-only: no post, join, invite or rename.
 * Direct conversations: anyone may open one with active users; a guest only
   with people they already share a conversation with (``can_message_user``).
@@ -39,7 +44,7 @@ The rules (Zulip- and Slack-like):
   Deactivated users never reach the policy: authentication refuses them.
 * A muted user (``users.muted_until`` in the future, set by a moderator
   resolving a report) may not post or edit anywhere until then (403 ``muted``
-  with ``until``); see the reports section at the end.
+  with ``until``); see ``chat.channels.policy_accounts``.
 """
 
 from __future__ import annotations
@@ -48,10 +53,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chat.config import InvitePolicy, RegistrationMode
+from chat.channels.policy_accounts import *  # noqa: F403  (re-exported: the account-level rules)
+from chat.channels.policy_accounts import MUTES_KEY, can_administer, load_mutes, require_unmuted
+from chat.config import ChannelCreation, InvitePolicy
 from chat.domain.actors import Actor
 from chat.errors import Forbidden, NotFound
 from chat.store import models
@@ -70,6 +77,7 @@ Action = Literal[
     "star",
     "list_members",
     "moderate",
+    "transfer",
 ]
 
 KINDS: tuple[Kind, ...] = ("public", "private", "direct")
@@ -84,14 +92,16 @@ class Facts:
     archived: bool = False
     invite_policy: InvitePolicy = "members"
     target_is_self: bool = False  # remove: the actor removes themselves (leaving)
-    is_creator: bool = False  # the actor created the conversation
+    is_creator: bool = False  # the actor owns the conversation (``owner_id``, else its creator)
 
 
 # --- the rules ---------------------------------------------------------------------
 
 
-def can_create(actor: Actor, kind: Kind) -> bool:
-    """Create a public channel or private group (direct conversations: ``can_open_direct``)."""
+def can_create(actor: Actor, kind: Kind, channel_creation: ChannelCreation = "members") -> bool:
+    """Create a public channel or private group (direct conversations: ``can_message_user``)."""
+    if channel_creation == "admins" and not actor.is_admin:
+        return False
     return kind in ("public", "private") and not actor.is_guest
 
 
@@ -146,7 +156,7 @@ def _can_manage(actor: Actor, kind: Kind, is_member: bool, is_creator: bool) -> 
     if kind == "public":
         return actor.is_staff
     if kind == "private":
-        return is_member and (actor.is_admin or (is_creator and not actor.is_guest))
+        return actor.is_admin or (is_member and is_creator and not actor.is_guest)
     return False
 
 
@@ -194,6 +204,8 @@ def allowed(action: Action, actor: Actor, facts: Facts) -> bool:
             return can_list_members(actor, f.kind, f.is_member)
         case "moderate":
             return can_moderate(actor, f.kind, f.is_member)
+        case "transfer":  # hand over ownership: whoever may archive
+            return can_archive(actor, f.kind, f.is_member, f.archived, f.is_creator)
     raise ValueError(f"unknown action {action!r}")
 
 
@@ -237,7 +249,7 @@ class ConversationAccess:
             archived=self.conversation.archived,
             invite_policy=invite_policy,
             target_is_self=target_is_self,
-            is_creator=self.conversation.created_by == actor.id,
+            is_creator=owner_of(self.conversation) == actor.id,
         )
 
 
@@ -307,7 +319,7 @@ class Standing:
 
     kind: Kind
     archived: bool
-    created_by: int | None
+    owner_id: int | None
     members: frozenset[int]
 
     def facts(self, actor: Actor) -> Facts:
@@ -315,7 +327,7 @@ class Standing:
             kind=self.kind,
             is_member=actor.id in self.members,
             archived=self.archived,
-            is_creator=self.created_by == actor.id,
+            is_creator=self.owner_id == actor.id,
         )
 
 
@@ -329,7 +341,7 @@ async def require_post(session: AsyncSession, actor: Actor, conversation_id: int
             raise conversation_not_found()
         mutes: dict[int, datetime] | None = cached(session, MUTES_KEY)
         if mutes is None:
-            mutes = await _load_mutes(session)
+            mutes = await load_mutes(session)
         require_unmuted(mutes.get(actor.id))
     else:
         access = await access_conversation(session, actor, conversation_id, with_mute=True)
@@ -339,33 +351,16 @@ async def require_post(session: AsyncSession, actor: Actor, conversation_id: int
     return facts
 
 
-MUTES_KEY = ("mutes",)  # the SQLite writer remembers who is muted; muting someone forgets it
-
-
-async def _load_mutes(session: AsyncSession) -> dict[int, datetime]:
-    u = models.User
-    rows = (await session.execute(select(u.id, u.muted_until).where(u.muted_until > models.utcnow()))).all()
-    mutes = {user_id: until for user_id, until in rows if until is not None}
-    stage(session, MUTES_KEY, mutes)
-    return mutes
-
-
-def require_unmuted(muted_until: datetime | None) -> None:
-    """Raise 403 ``muted`` (with ``until``) while a moderator's mute lasts."""
-    if muted_until is not None and muted_until > models.utcnow():
-        until = muted_until.isoformat()
-        raise Forbidden("muted", f"you are muted until {until} and may not post", until=until)
-
-
 async def _load_standing(session: AsyncSession, conversation_id: int) -> Standing:
     c = models.Conversation
-    row = (await session.execute(select(c.kind, c.archived, c.created_by).where(c.id == conversation_id))).one_or_none()
+    owner = func.coalesce(c.owner_id, c.created_by).label("owner_id")
+    row = (await session.execute(select(c.kind, c.archived, owner).where(c.id == conversation_id))).one_or_none()
     if row is None:
         raise conversation_not_found()
     members = await session.scalars(
         select(models.Membership.user_id).where(models.Membership.conversation_id == conversation_id)
     )
-    standing = Standing(kind=row.kind, archived=row.archived, created_by=row.created_by, members=frozenset(members))
+    standing = Standing(kind=row.kind, archived=row.archived, owner_id=row.owner_id, members=frozenset(members))
     stage(session, ("standing", conversation_id), standing)
     return standing
 
@@ -424,76 +419,44 @@ def can_move_topic(actor: Actor, source: Facts, target: Facts, moves_only_own: b
     return actor.is_staff or moves_only_own
 
 
-# --- accounts: registration, invitations, user management, the directory -------------------
-
-InviteRole = Literal["member", "guest"]
-DirectoryScope = Literal["all", "shared"]
-
-
-def can_manage_users(actor: Actor) -> bool:
-    """Change roles, (de)activate accounts, see deactivated accounts in the directory."""
-    return actor.is_admin and not actor.is_bot
-
-
-def can_create_invitation(actor: Actor, role: InviteRole, mode: RegistrationMode) -> bool:
-    """Who may create an invitation code.
-
-    Guests: staff only. Members: staff in ``open`` and ``invite`` mode. In
-    ``closed`` mode only admins' invitations exist. The same rule is checked
-    again when the code is redeemed, so a code stops working when its creator
-    loses the right (demoted, deactivated, or the mode became ``closed``).
-    """
-    if actor.is_bot or not actor.is_staff:
-        return False
-    if mode == "closed":
-        return actor.is_admin
-    return True
-
-
-def can_register(mode: RegistrationMode, *, first_account: bool, has_invitation: bool) -> bool:
-    """Self-registration: the first account always; then ``open`` anyone, otherwise an invitation."""
-    return first_account or mode == "open" or has_invitation
-
-
-def directory_scope(actor: Actor) -> DirectoryScope:
-    """Guests see only the people they share a conversation with; everyone else sees all users."""
-    return "shared" if actor.is_guest else "all"
-
-
-def can_own_bot(role: str, is_bot: bool, active: bool) -> bool:
-    """A bot's owner is an active human who is not a guest."""
-    return active and not is_bot and role != "guest"
-
-
-# --- reports ------------------------------------------------------------------------------
+# --- workspace administration: conversations, settings, the audit log ----------------------
 #
-# * **Report** a message: anyone who can see it (``access_message``) but its author.
-# * **Review** the queue: staff. A report shows its message and ``REPORT_CONTEXT`` neighbours
-#   on each side in its topic, even in a private group or DM the reviewer is not in: that
-#   window (``chat.channels.reports``) is all they see of it; other reads still answer 404.
-# * **Resolve**: staff; ``deactivate`` admins only (``can_manage_users``); no ``remove`` in
-#   a direct conversation (fixed membership); muting or removing an admin takes an admin.
-
-ReportAction = Literal["dismiss", "delete", "mute", "remove", "deactivate"]
-REPORT_ACTIONS: tuple[ReportAction, ...] = ("dismiss", "delete", "mute", "remove", "deactivate")
-REPORT_CONTEXT = 2  # neighbours shown on each side of a reported message
+# * Admins (not bots) list every channel and group with its member count, never its content;
+#   of direct conversations, private correspondence, only how many there are.
+# * Admins rename, archive and hand over any channel or group, member or not (``_can_manage``);
+#   the new owner is an active human member who is not a guest.
+# * Default channels (new users join them): public, not archived, marked by admins.
+# * Authors edit (and delete) their messages within the workspace's ``edit_window_s``
+#   (``delete_window_s``), 0 meaning no limit; moderators deleting are not limited.
+# * Workspace settings and the audit log: admins who are not bots.
 
 
-def can_report(actor: Actor, is_author: bool) -> bool:  # a message the actor can see (``access_message``)
-    return not is_author
+def can_set_default(actor: Actor, kind: Kind, archived: bool) -> bool:
+    return can_administer(actor) and kind == "public" and not archived
 
 
-def can_review_reports(actor: Actor) -> bool:  # the queue, each report with its window of context
-    return actor.is_staff
+def can_own_conversation(role: str, is_bot: bool, active: bool, is_member: bool) -> bool:
+    return active and is_member and not is_bot and role != "guest"
 
 
-def can_resolve_report(actor: Actor, action: ReportAction, kind: Kind, author_role: str) -> bool:
-    if not can_review_reports(actor):
-        return False
-    if action == "deactivate":
-        return can_manage_users(actor)
-    if action == "remove" and kind == "direct":
-        return False
-    if action in ("mute", "remove") and author_role == "admin":
-        return actor.is_admin
-    return True
+def within_window(age_s: float, window_s: int) -> bool:
+    """An author's edit or delete ``age_s`` seconds after posting, with a window of ``window_s`` (0: none)."""
+    return window_s == 0 or age_s <= window_s
+
+
+def owner_of(conversation: models.Conversation) -> int:
+    return conversation.owner_id if conversation.owner_id is not None else conversation.created_by
+
+
+async def access_managed(session: AsyncSession, actor: Actor, conversation_id: int) -> ConversationAccess:
+    """``access_conversation(lock=True)``, except that an admin also reaches a private group they are not
+    in, to manage it (rename, archive, hand over) but never to read it."""
+    try:
+        return await access_conversation(session, actor, conversation_id, lock=True)
+    except NotFound:
+        if not can_administer(actor):
+            raise
+    conversation = await session.get(models.Conversation, conversation_id)  # row locked by the attempt above
+    if conversation is None or conversation.kind != "private":
+        raise conversation_not_found()
+    return ConversationAccess(conversation, None)

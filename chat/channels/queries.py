@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chat.channels.policy import Kind, access_conversation, can_view, require
+from chat.channels.policy import Kind, access_conversation, can_view, owner_of, require
 from chat.channels.reads import TopicUnread, unread_counts
 from chat.domain.actors import Actor
 from chat.store import models
@@ -49,6 +49,8 @@ class ConversationInfo:
     unread: int  # the caller's unread messages, muted topics left out (0 when not a member)
     unread_topics: list[TopicUnread]  # per topic, muted ones included and flagged
     unread_mentions: int  # unread messages that mention the caller (@name, @all, @topic)
+    owner_id: int | None = None  # who manages it (its creator until handed over); null for direct conversations
+    is_default: bool = False  # new users join it (public channels chosen by admins)
 
 
 @dataclass(frozen=True)
@@ -196,6 +198,8 @@ async def describe(
             unread=unread[c.id].unread if c.id in unread else 0,
             unread_topics=unread[c.id].topics if c.id in unread else [],
             unread_mentions=unread[c.id].mentions if c.id in unread else 0,
+            owner_id=None if c.kind == "direct" else owner_of(c),
+            is_default=c.is_default,
         )
         for c, m in rows
     ]

@@ -317,7 +317,7 @@ async def access_open_report(session: AsyncSession, actor: Actor, report_id: int
 
 
 def require_resolve(actor: Actor, pending: Pending, action: ReportAction, author_role: str) -> None:
-    if can_resolve_report(actor, action, pending.conversation.kind, author_role):  # type: ignore[arg-type]
+    if can_resolve_report(actor, action, pending.conversation.kind, author_role):
         return
     if action == "deactivate":
         raise Forbidden("admin_required", "only administrators may deactivate accounts")

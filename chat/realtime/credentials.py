@@ -1,7 +1,7 @@
 """Which credential each socket was opened with, and the events that end one.
 
 A socket is opened with a login session (named by its tag, see
-``chat.accounts.credentials``) or an API token (its id). Five events end what a
+``chat.accounts.credentials``) or an API token (its id). Six events end what a
 socket may do; each is written in the same transaction as the change, in the
 ``system`` chain, and reaches every server process through the broker:
 
@@ -17,6 +17,9 @@ event                      sockets closed                              close cod
                            of ``kept_session`` (the one that changed
                            it); token sockets stay (tokens survive a
                            password change; revoke one explicitly)
+``user.sessions_reset``    the user's session sockets (an admin        4001 ``sessions reset``
+                           logged them out everywhere; token
+                           sockets stay)
 ``user.deactivated``       every socket of the user (the hub)          4003 ``account deactivated``
 (the session expires)      the ones opened with it, when it expires    4001 ``session expired``
 =========================  ==========================================  ========================
@@ -32,7 +35,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-REVOKING_KINDS = frozenset({"session.logout", "session.login", "token.revoked", "user.password_changed"})
+REVOKING_KINDS = frozenset(
+    {"session.logout", "session.login", "token.revoked", "user.password_changed", "user.sessions_reset"}
+)
 _PER_USER = 32  # recent revocations kept per user
 _USERS = 10_000  # users with recent revocations kept (the oldest are forgotten first)
 
@@ -60,6 +65,8 @@ def revocation_facts(kind: str, data: dict[str, Any]) -> dict[str, Any] | None:
         return {"token": data.get("token_id")}
     if kind == "user.password_changed":
         return {"kept_session": data.get("kept_session")}
+    if kind == "user.sessions_reset":
+        return {"all_sessions": True}
     return None
 
 
@@ -79,6 +86,8 @@ def ends(kind: str, facts: dict[str, Any], credential: Credential) -> str | None
         and credential.session != facts.get("kept_session")
     ):
         return "password changed"
+    if kind == "user.sessions_reset" and credential.session is not None:
+        return "sessions reset"
     return None
 
 

@@ -18,12 +18,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, cast, get_args
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chat.config import Settings
+from chat.config import ChannelCreation, InvitePolicy, RegistrationMode, Settings
 from chat.store import models
 
 
@@ -31,10 +31,10 @@ from chat.store import models
 class Workspace:
     """The settings in force."""
 
-    registration_mode: str  # open | invite | domains | closed
+    registration_mode: RegistrationMode  # open | invite | domains | closed
     allowed_domains: tuple[str, ...]  # registration_mode "domains": addresses at these domains may register
-    channel_creation: str  # who may create channels and groups: members | admins
-    invite_policy: str  # who may invite to private groups and create member invitations: members | admins
+    channel_creation: ChannelCreation  # who may create channels and groups: members | admins
+    invite_policy: InvitePolicy  # who may invite to private groups and create member invitations: members | admins
     edit_window_s: int  # an author may edit for this long after posting; 0: no limit
     delete_window_s: int  # an author may delete for this long after posting; 0: no limit
     meeting_base_url: str  # where /meet creates rooms (Jitsi-compatible)
@@ -70,6 +70,12 @@ _KINDS: dict[str, type] = {
     "retention_days": int,
 }
 
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "registration_mode": get_args(RegistrationMode),
+    "channel_creation": get_args(ChannelCreation),
+    "invite_policy": get_args(InvitePolicy),
+}
+
 
 async def load(session: AsyncSession, settings: Settings) -> Workspace:
     """The settings in force: stored values over the ``CHAT_*`` defaults."""
@@ -78,6 +84,8 @@ async def load(session: AsyncSession, settings: Settings) -> Workspace:
     for key, value in rows:
         kind = _KINDS.get(key)
         if kind is None or not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            continue
+        if key in _CHOICES and value not in _CHOICES[key]:
             continue
         stored[key] = tuple(cast(list[Any], value)) if kind is list else value
     return dataclasses.replace(Workspace.defaults(settings), **stored)

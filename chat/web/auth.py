@@ -20,12 +20,18 @@ header and pass. Login and registration, which have no session yet, call
 :func:`check_origin` themselves (login CSRF). The session cookie is also
 ``SameSite=Lax``, a second line of defence.
 
+A token's ``last_used_at`` is written after authentication when the stored one
+is older than ``tokens.USE_RECORDED_EVERY`` (at most one small write per token
+per interval); a failure to write it is logged, never raised.
+
 Rate limiters live in ``services(request).limiters``, built from the settings
 by ``chat.app.create_app``.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -36,11 +42,14 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from chat.accounts.sessions import COOKIE_NAME, MAX_SECRET_CHARS, ClientInfo, live_session, session_id_of
-from chat.accounts.tokens import token_actor
+from chat.accounts.tokens import record_token_use, token_actor, use_worth_recording
 from chat.channels import policy
 from chat.domain.actors import Actor
 from chat.errors import Forbidden, Unauthorized
+from chat.store.models import utcnow
 from chat.web.state import services
+
+log = logging.getLogger(__name__)
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -56,6 +65,7 @@ class Auth:
     session_id: str | None = None
     token_id: int | None = None
     expires_at: datetime | None = None  # a cookie session's end
+    token_used_at: datetime | None = None  # an API token's recorded last use
 
 
 async def authenticate(conn: HTTPConnection, session: AsyncSession | None = None) -> Auth | None:
@@ -77,7 +87,16 @@ async def authenticate(conn: HTTPConnection, session: AsyncSession | None = None
     if auth is not None and auth.via == "session" and _is_unsafe(conn):
         check_origin(conn)
     conn.state.auth = auth
+    if auth is not None and auth.token_id is not None and use_worth_recording(auth.token_used_at, utcnow()):
+        await _record_use(conn, auth.token_id)
     return auth
+
+
+async def _record_use(conn: HTTPConnection, token_id: int) -> None:
+    try:
+        await services(conn).db.write(functools.partial(record_token_use, token_id=token_id))
+    except Exception:  # bookkeeping: the request goes on without it
+        log.warning("could not record the use of token %s", token_id, exc_info=True)
 
 
 async def _lookup(conn: HTTPConnection, session: AsyncSession) -> Auth | None:
@@ -87,7 +106,9 @@ async def _lookup(conn: HTTPConnection, session: AsyncSession) -> Auth | None:
         if scheme.lower() != "bearer" or not raw.strip():
             return None
         found_token = await token_actor(session, raw.strip())
-        return Auth(found_token[0], "token", token_id=found_token[1]) if found_token is not None else None
+        if found_token is None:
+            return None
+        return Auth(found_token.actor, "token", token_id=found_token.token_id, token_used_at=found_token.last_used_at)
     secret = conn.cookies.get(COOKIE_NAME)
     if not secret or len(secret) > MAX_SECRET_CHARS:
         return None

@@ -78,6 +78,18 @@ def text_query(request: Request, name: str, max_len: int) -> str | None:
     return check_chars(name, raw)
 
 
+def flag_query(request: Request, name: str) -> bool | None:
+    """A true/false query parameter (None when absent or empty); 422 ``wrong_type`` otherwise."""
+    raw = request.query_params.get(name, "").lower()
+    if raw in ("1", "true", "yes"):
+        return True
+    if raw in ("0", "false", "no"):
+        return False
+    if raw == "":
+        return None
+    raise Invalid("wrong_type", f"{name} must be true or false", field=name)
+
+
 class IdConvertor(Convertor[int]):
     """``{name:id}``: digits read as an id; one too long for any column reads as ``ID_MAX + 1``
     (a 404 in :func:`path_id`), so thousands of digits never reach ``int()``."""

@@ -29,6 +29,7 @@ from chat.accounts.sessions import end_session
 from chat.accounts.users import has_users
 from chat.domain.actors import Actor
 from chat.errors import ChatError
+from chat.store import workspace
 from chat.web import i18n
 from chat.web.auth import Auth, authenticate, check_origin, clear_session_cookie
 from chat.web.state import services
@@ -142,9 +143,15 @@ async def login_page(request: Request) -> Response:
 async def register_page(request: Request) -> Response:
     if await is_fresh_install(request):
         return RedirectResponse("/setup", status_code=303)
-    mode = services(request).settings.registration_mode
     invite = request.query_params.get("invite", "")[:128]
-    return render(request, "register.html", mode=mode, invite=invite, error=None)
+    return render(request, "register.html", mode=await registration_mode(request), invite=invite, error=None)
+
+
+async def registration_mode(request: Request) -> str:
+    """The registration mode in force (an admin changes it in the workspace settings)."""
+    svc = services(request)
+    async with svc.db.read() as session:
+        return (await workspace.load(session, svc.settings)).registration_mode
 
 
 async def setup_page(request: Request) -> Response:
@@ -182,7 +189,7 @@ async def needs_javascript(request: Request) -> Response:
         status=400,
         error="auth.needs_js",
         next="/",
-        mode=svc.settings.registration_mode,
+        mode=await registration_mode(request),
         invite="",
         needs_token=svc.setup_token is not None,
         token="",

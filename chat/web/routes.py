@@ -8,7 +8,19 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from chat.web import admin, pages
-from chat.web.api import accounts, conversations, events, health, messages, reports, search
+from chat.web.api import (
+    accounts,
+    audit,
+    bots,
+    conversations,
+    events,
+    health,
+    messages,
+    reports,
+    retention,
+    search,
+    settings,
+)
 from chat.web.openapi import API_PREFIX, openapi_endpoint
 from chat.web.socket import websocket_endpoint
 
@@ -19,12 +31,16 @@ def build_routes() -> list[BaseRoute]:
     return [
         Route(f"{API_PREFIX}/openapi.json", openapi_endpoint, methods=["GET"], name="openapi"),
         *accounts.routes,
+        *bots.routes,
         *conversations.routes,
         *messages.routes,
         *reports.routes,
         *search.routes,
+        *retention.routes,
         *events.routes,
         *health.routes,
+        *settings.routes,
+        *audit.routes,
         Route("/health", health.health, methods=["GET"], name="health-probe"),  # where probes look first
         WebSocketRoute(f"{API_PREFIX}/ws", websocket_endpoint, name="ws"),
         *pages.routes,

@@ -18,15 +18,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from chat.channels import messages, policy, reads
 from chat.channels.feed import events_since
 from chat.channels.message_commands import DeleteMessage, EditMessage, MarkRead, PostMessage
+from chat.channels.message_views import MessageOut
 from chat.config import Settings
 from chat.domain.actors import Actor
 from chat.errors import ChatError
 from chat.realtime.ephemeral import TypingThrottle
 from chat.realtime.frames import event_frame
 from chat.realtime.resumable import ResumableConnection
+from chat.store import workspace
 from chat.store.db import Database
 from chat.web import protocol
 from chat.web.protocol import (
@@ -104,28 +108,30 @@ async def post(ctx: FrameContext, frame: PostFrame) -> Ack:
     cmd = PostMessage(body=frame.body, nonce=frame.nonce, topic=frame.topic or "")
     posted = await ctx.db.write(
         lambda session: messages.post_message(
-            session, ctx.actor, frame.conversation, cmd, max_chars=ctx.settings.max_message_chars
+            session, ctx.actor, frame.conversation, cmd, max_chars=ctx.settings.max_message_chars, defaults=ctx.settings
         )
     )
     return {"message": posted.message, "created": posted.created}
 
 
 async def edit(ctx: FrameContext, frame: EditFrame) -> Ack:
-    message = await ctx.db.write(
-        lambda session: messages.edit_message(
-            session, ctx.actor, frame.message, EditMessage(body=frame.body), max_chars=ctx.settings.max_message_chars
+    async def run(session: AsyncSession) -> MessageOut:
+        window = (await workspace.load(session, ctx.settings)).edit_window_s
+        cmd, max_chars = EditMessage(body=frame.body), ctx.settings.max_message_chars
+        return await messages.edit_message(
+            session, ctx.actor, frame.message, cmd, max_chars=max_chars, edit_window_s=window
         )
-    )
-    return {"message": message}
+
+    return {"message": await ctx.db.write(run)}
 
 
 async def delete(ctx: FrameContext, frame: DeleteFrame) -> Ack:
-    message = await ctx.db.write(
-        lambda session: messages.delete_message(
-            session, ctx.actor, frame.message, DeleteMessage(reason=frame.reason or "")
-        )
-    )
-    return {"message": message}
+    async def run(session: AsyncSession) -> MessageOut:
+        window = (await workspace.load(session, ctx.settings)).delete_window_s
+        cmd = DeleteMessage(reason=frame.reason or "")
+        return await messages.delete_message(session, ctx.actor, frame.message, cmd, delete_window_s=window)
+
+    return {"message": await ctx.db.write(run)}
 
 
 async def react(ctx: FrameContext, frame: ReactFrame) -> Ack:

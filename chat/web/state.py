@@ -13,6 +13,7 @@ from starlette.requests import HTTPConnection
 
 from chat.accounts.ratelimit import Limiters, SlidingWindowLimiter
 from chat.archive.checkpoint_sinks import CheckpointWriter
+from chat.channels.retention import RetentionScheduler
 from chat.config import Settings
 from chat.realtime.hub import Hub
 from chat.store.db import Database
@@ -30,6 +31,8 @@ class Services:
     setup_token: str | None
     # the periodic audit checkpoints (``settings.checkpoint_*``); None when off
     checkpoints: CheckpointWriter | None = None
+    # the periodic retention purge (``chat.channels.retention``); None: not scheduled in this app
+    retention: RetentionScheduler | None = None
     # open websockets of this process, by user and by client address (``settings.ws_max_per_*``)
     ws_per_user: dict[int, int] = field(default_factory=dict)
     ws_per_address: dict[str, int] = field(default_factory=dict)

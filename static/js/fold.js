@@ -10,6 +10,7 @@ function onPosted(store, ev, follow) {
   const raw = { ...(ev.data.message || {}), body: ev.data.body, html: ev.data.html, meetings: ev.data.meetings };
   if (raw.event_id === undefined) raw.event_id = ev.id;
   if (raw.seq === undefined) raw.seq = ev.seq;
+  if (ev.data.redacted && !raw.redacted_at) raw.redacted_at = ev.created_at; // its text was erased since
   if (raw.id === undefined) return;
   const known = store.messages.has(raw.id);
   const msg = store.putMessage(raw);
@@ -224,10 +225,19 @@ function onUser(store, ev) {
   store.changed("users", "sidebar", "messages");
 }
 
+// The server erased the text of some of this conversation's messages (retention.purged: the expired
+// ones; messages.redacted: an erased person's): the event says how many, not which ones (a hold may
+// keep some), so the conversation is reloaded.
+function onPurged(store, ev, follow) {
+  follow.push({ type: "gap", conversation: ev.conversation });
+}
+
 export const HANDLERS = {
   "message.posted": onPosted,
   "message.edited": onEdited,
   "message.deleted": onDeleted,
+  "retention.purged": onPurged,
+  "messages.redacted": onPurged,
   "reaction.added": onReaction,
   "reaction.removed": onReaction,
   "topic.renamed": onTopicChanged,

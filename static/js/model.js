@@ -61,6 +61,7 @@ export function normMessage(raw) {
     reactions: Array.isArray(raw.reactions) ? raw.reactions : [],
     mentions: Array.isArray(raw.mentions) ? raw.mentions : [],
     deleted: raw.deleted ?? null,
+    redacted_at: raw.redacted_at ?? null,
     version: raw.version ?? 0,
   };
 }

@@ -11,7 +11,7 @@ from chat.channels.commands import CreateConversation
 from chat.channels.conversations import create_conversation
 from chat.domain.actors import Actor
 from chat.domain.events import Event
-from chat.store import models
+from chat.store import models, workspace
 from chat.store.db import Database
 
 TABLES = {
@@ -72,3 +72,9 @@ async def member_ids(db: Database, conversation_id: int) -> set[int]:
             select(models.Membership.user_id).where(models.Membership.conversation_id == conversation_id)
         )
         return set(rows)
+
+
+async def set_registration_mode(db: Database, mode: str) -> None:
+    """Change the registration mode in force, as an admin does in the workspace settings."""
+    async with db.transaction() as s:
+        await workspace.save(s, {"registration_mode": mode}, by=None)

@@ -148,11 +148,13 @@ async def test_a_guest_invitation_adds_the_guest_to_its_conversations(db: Databa
     events = await events_after(db, mark)
     assert [(e.kind, e.conversation_id) for e in events] == [
         ("user.created", None),
+        ("invitation.used", None),
         ("member.invited", sales),
         ("member.invited", deals),
     ]
     assert events[0].payload["invitation_id"] == created.id
-    assert all(e.actor_id == cast.maya.id for e in events[1:])
+    assert events[1].payload == {"invitation_id": created.id, "user_id": vera.id, "use_count": 1}
+    assert all(e.actor_id == cast.maya.id for e in events[2:])
     routed = {e.conversation: e.members for e in published if e.kind == "member.invited"}
     assert routed == {sales: (cast.maya.id, vera.id), deals: (cast.maya.id, vera.id)}
     async with db.read() as s:

@@ -8,7 +8,19 @@ from __future__ import annotations
 
 import pytest
 
-from chat.channels.policy import Action, Facts, Kind, allowed, can_create, can_message_user, require
+from chat.channels.policy import (
+    Action,
+    Facts,
+    Kind,
+    allowed,
+    can_administer,
+    can_create,
+    can_message_user,
+    can_own_conversation,
+    can_set_default,
+    require,
+    within_window,
+)
 from chat.domain.actors import Actor
 from chat.errors import Forbidden
 
@@ -31,8 +43,8 @@ admin     public  no  no   | Y    Y    -    Y     Y     -     Y  Y  Y    Y    Y 
 admin     public  no  yes  | Y    -    -    -     -     -     Y  -  -    Y    Y      -    Y    Y
 admin     private yes no   | Y    -    Y    Y     Y     Y     Y  Y  Y    Y    Y      Y    Y    Y
 admin     private yes yes  | Y    -    -    -     -     Y     Y  -  -    Y    Y      Y    Y    Y
-admin     private no  no   | -    -    -    -     -     -     -  -  -    -    -      -    -    -
-admin     private no  yes  | -    -    -    -     -     -     -  -  -    -    -      -    -    -
+admin     private no  no   | -    -    -    -     -     -     -  Y  Y    Y    Y      -    -    -
+admin     private no  yes  | -    -    -    -     -     -     -  -  -    Y    Y      -    -    -
 admin     direct  yes no   | Y    -    Y    -     -     -     -  -  -    -    -      Y    Y    Y
 admin     direct  yes yes  | Y    -    -    -     -     -     -  -  -    -    -      Y    Y    Y
 admin     direct  no  no   | -    -    -    -     -     -     -  -  -    -    -      -    -    -
@@ -156,12 +168,71 @@ def test_truth_table(role: str, kind: Kind, member: bool, archived: bool, column
 
 
 @pytest.mark.parametrize(
-    ("role", "expected"), [("admin", True), ("moderator", True), ("member", True), ("bot", True), ("guest", False)]
+    ("role", "members", "admins"),
+    [
+        ("admin", True, True),
+        ("moderator", True, False),
+        ("member", True, False),
+        ("bot", True, False),
+        ("guest", False, False),
+    ],
 )
-def test_who_creates_channels_and_groups(role: str, expected: bool) -> None:
-    assert can_create(actor(role), "public") is expected
-    assert can_create(actor(role), "private") is expected
+def test_who_creates_channels_and_groups(role: str, members: bool, admins: bool) -> None:
+    """By the workspace's ``channel_creation``: ``members`` (the default) or ``admins``."""
+    for kind in ("public", "private"):
+        assert can_create(actor(role), kind) is members
+        assert can_create(actor(role), kind, "members") is members
+        assert can_create(actor(role), kind, "admins") is admins
     assert can_create(actor(role), "direct") is False  # direct conversations are opened, not created
+
+
+@pytest.mark.parametrize(
+    ("role", "kind", "archived", "expected"),
+    [
+        ("admin", "public", False, True),
+        ("admin", "public", True, False),
+        ("admin", "private", False, False),
+        ("admin", "direct", False, False),
+        ("moderator", "public", False, False),
+        ("member", "public", False, False),
+        ("bot", "public", False, False),
+        ("guest", "public", False, False),
+    ],
+)
+def test_who_marks_default_channels(role: str, kind: Kind, archived: bool, expected: bool) -> None:
+    assert can_set_default(actor(role), kind, archived) is expected
+
+
+@pytest.mark.parametrize(
+    ("role", "is_bot", "active", "is_member", "expected"),
+    [
+        ("member", False, True, True, True),
+        ("moderator", False, True, True, True),
+        ("admin", False, True, True, True),
+        ("member", False, True, False, False),
+        ("member", False, False, True, False),
+        ("guest", False, True, True, False),
+        ("member", True, True, True, False),
+    ],
+)
+def test_who_may_own_a_conversation(role: str, is_bot: bool, active: bool, is_member: bool, expected: bool) -> None:
+    assert can_own_conversation(role, is_bot, active, is_member) is expected
+
+
+@pytest.mark.parametrize(
+    ("age", "window", "expected"), [(10, 0, True), (10**9, 0, True), (59, 60, True), (61, 60, False)]
+)
+def test_author_windows(age: int, window: int, expected: bool) -> None:
+    assert within_window(age, window) is expected
+
+
+@pytest.mark.parametrize(
+    ("role", "expected"), [("admin", True), ("moderator", False), ("member", False), ("bot", False), ("guest", False)]
+)
+def test_who_administers_the_workspace(role: str, expected: bool) -> None:
+    bot_admin = Actor(id=8, username="adminbot", display_name="Admin bot", role="admin", is_bot=True)
+    assert can_administer(actor(role)) is expected
+    assert can_administer(bot_admin) is False
 
 
 @pytest.mark.parametrize(

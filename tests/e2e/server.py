@@ -33,6 +33,7 @@ CHROMIUM_ARGS = [
 TEST_ENV = {
     "CHAT_ARGON2_PROFILE": "fast",
     "CHAT_REGISTER_LIMIT_PER_ADDRESS": "0",
+    "CHAT_REGISTRATION_MODE": "open",  # the browser tests register people freely (the default is "invite")
     "CHAT_LOGIN_LIMIT_PER_ADDRESS": "0",
     "CHAT_POST_LIMIT_PER_USER": "0",
 }

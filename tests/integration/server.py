@@ -41,7 +41,8 @@ class ServerProcess:
     ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
-        self.env = {**os.environ, "CHAT_ARGON2_PROFILE": "fast", **(env or {})}
+        # registration open: the tests register people freely (the default is "invite")
+        self.env = {**os.environ, "CHAT_ARGON2_PROFILE": "fast", "CHAT_REGISTRATION_MODE": "open", **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
         self.log_path = log_path or data_dir / "server.log"  # keep it off a volume a test fills

@@ -18,7 +18,14 @@ from chat.accounts.ratelimit import Limiters
 from chat.app import create_app
 from chat.config import Settings
 from chat.store.db import Database
-from tests.accounts.helpers import counts, event_kinds, last_event_id, member_ids, new_conversation
+from tests.accounts.helpers import (
+    counts,
+    event_kinds,
+    last_event_id,
+    member_ids,
+    new_conversation,
+    set_registration_mode,
+)
 from tests.factories import Cast, password_of
 from tests.web.authhelp import as_user
 
@@ -48,6 +55,7 @@ async def expect(
 
 
 async def test_the_first_registration_is_the_admin(client: httpx2.AsyncClient, db: Database) -> None:
+    """Invitation-only by default: the first account (the setup) needs none, the next one does."""
     first = await client.post(f"{API}/users", json={"username": "Ada", "password": "a-long-password"})
     assert first.status_code == 201
     assert first.json() == {
@@ -58,6 +66,9 @@ async def test_the_first_registration_is_the_admin(client: httpx2.AsyncClient, d
         "is_bot": False,
         "active": True,
     }
+    ben = {"username": "ben", "password": "a-long-password", "display_name": "Ben B."}
+    await expect(client, db, "POST", "/users", 403, "invitation_required", json=ben)
+    await set_registration_mode(db, "open")  # an admin opens registration: in force at once
     second = await client.post(
         f"{API}/users", json={"username": "ben", "password": "a-long-password", "display_name": "Ben B."}
     )
@@ -93,6 +104,7 @@ BAD_REGISTRATIONS = [
 async def test_bad_registrations_change_nothing(
     client: httpx2.AsyncClient, db: Database, cast: Cast, body: Any, status: int, code: str
 ) -> None:
+    await set_registration_mode(db, "open")  # so that each refusal is about the body itself
     await expect(client, db, "POST", "/users", status, code, json=body)
 
 
@@ -153,7 +165,7 @@ async def test_invite_mode_registration_with_a_guest_invitation(
     mark = await last_event_id(db)
     vera = await client.post(f"{API}/users", json={**body, "invite": invitation["code"]})
     assert vera.status_code == 201 and vera.json()["role"] == "guest"
-    assert await event_kinds(db, mark) == ["user.created", "member.invited"]
+    assert await event_kinds(db, mark) == ["user.created", "invitation.used", "member.invited"]
     assert vera.json()["id"] in await member_ids(db, project)
     again = {"username": "vera2", "password": "a-long-password", "invite": invitation["code"]}
     await expect(client, db, "POST", "/users", 403, "invalid_invitation", json=again)
@@ -375,6 +387,7 @@ async def test_registrations_are_limited_per_address(
     client: httpx2.AsyncClient, app: Starlette, db: Database, settings: Settings, cast: Cast
 ) -> None:
     limit(app, settings, register_limit_per_address=1)
+    await set_registration_mode(db, "open")
     ok = await client.post(f"{API}/users", json={"username": "dora", "password": "a-long-password"})
     assert ok.status_code == 201
     await expect(

@@ -39,6 +39,7 @@ MESSAGE_FIELDS = {
     "has_link",
     "has_meeting",
     "meetings",
+    "redacted_at",
 }
 
 

@@ -103,8 +103,9 @@ async def test_a_real_server_refuses_another_host_for_http_and_websockets(live: 
 
 @pytest.fixture
 async def exposed(settings: Settings) -> AsyncIterator[httpx2.AsyncClient]:
-    """An app whose server listens on 0.0.0.0 (not actually listening: ASGI) with the token s3cret."""
-    app = create_app(settings.replace(host="0.0.0.0"), setup_token="s3cret")  # noqa: S104
+    """An app whose server listens on 0.0.0.0 (not actually listening: ASGI) with the token s3cret,
+    registration open (so that a second registration shows what the token no longer does)."""
+    app = create_app(settings.replace(host="0.0.0.0", registration_mode="open"), setup_token="s3cret")  # noqa: S104
     async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://testserver") as client:
         yield client
     await app.state.services.db.dispose()

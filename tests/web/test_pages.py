@@ -14,8 +14,10 @@ import httpx2
 import pytest
 from starlette.applications import Starlette
 
+from chat.store.db import Database
 from chat.web import i18n
 from chat.web.pages import safe_next
+from tests.accounts.helpers import set_registration_mode
 from tests.factories import Cast, password_of
 
 API = "/api/v1"
@@ -169,7 +171,8 @@ async def test_the_app_shell_for_a_signed_in_user(client: httpx2.AsyncClient, ca
     assert (again.status_code, again.headers["location"]) == (303, "/settings")
 
 
-async def test_hostile_display_names_stay_text(client: httpx2.AsyncClient, cast: Cast) -> None:
+async def test_hostile_display_names_stay_text(client: httpx2.AsyncClient, db: Database, cast: Cast) -> None:
+    await set_registration_mode(db, "open")
     hostile = "</script><script>alert(1)</script><img src=x onerror=alert(2)>"
     response = await client.post(
         f"{API}/users",

@@ -12,6 +12,15 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from chat.web.admin import base, reports
+from chat.web.admin import audit, base, bots, conversations, reports, retention, settings, users
 
-routes: list[BaseRoute] = [*base.routes, *reports.routes]
+routes: list[BaseRoute] = [
+    *base.routes,
+    *reports.routes,
+    *users.routes,
+    *bots.routes,
+    *conversations.routes,
+    *settings.routes,
+    *retention.routes,
+    *audit.routes,
+]

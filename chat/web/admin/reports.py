@@ -48,7 +48,7 @@ async def reports_page(request: Request) -> Response:
             tuple(
                 action
                 for action in ("dismiss", "delete", "mute", "remove", "deactivate")
-                if can_resolve_report(actor, action, report.place.kind, _role(people, report.author))  # type: ignore[arg-type]
+                if can_resolve_report(actor, action, report.place.kind, _role(people, report.author))
             ),
         )
         for report in page.reports

@@ -1,5 +1,9 @@
 """REST endpoints: registration, sessions, your profile, tokens, invitations, the user directory.
 
+Registration and invitations obey the workspace settings in force
+(``chat.store.workspace.load``: an admin changes them at run time), read in
+the same transaction as the change.
+
 Thin: parse the body into a command, call one domain action in a transaction,
 answer JSON. Login is the one exception, on purpose: the password is checked
 in a read session so argon2 never runs under the SQLite write lock, then the
@@ -8,25 +12,40 @@ session is written in a transaction.
 
 from __future__ import annotations
 
+import dataclasses
+
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from chat.accounts.commands import CreateInvitation, CreateToken, Login, Register, UpdateMe, UpdateUser
 from chat.accounts.directory import get_me, list_users
-from chat.accounts.invitations import create_invitation
+from chat.accounts.invitations import create_invitation, list_invitations, revoke_invitation
 from chat.accounts.registration import register
-from chat.accounts.results import InvitationCreated, SessionInfo, TokenCreated, TokenList, UserInfo, UserList
+from chat.accounts.results import (
+    InvitationCreated,
+    InvitationInfo,
+    InvitationList,
+    SessionInfo,
+    TokenCreated,
+    TokenList,
+    UserInfo,
+    UserList,
+)
 from chat.accounts.sessions import COOKIE_NAME, check_credentials, end_session, start_session
 from chat.accounts.tokens import create_token, list_tokens, revoke_token
-from chat.accounts.users import update_me, update_user
+from chat.accounts.users import reset_sessions, update_me, update_user
+from chat.config import InvitePolicy, RegistrationMode
 from chat.errors import ChatError, Invalid
+from chat.store import workspace
 from chat.web.auth import (
     authenticate,
     check_origin,
     clear_session_cookie,
     client_address,
     client_info,
+    own_origin,
     require_actor,
     set_session_cookie,
 )
@@ -35,6 +54,12 @@ from chat.web.openapi import Query, api_route
 from chat.web.state import services
 
 _BODY_ERRORS = ("malformed_json", "body_too_large", "invalid_body", "unknown_field", "wrong_type", "missing_field")
+
+
+async def rules_in_force(session: AsyncSession, request: Request) -> tuple[RegistrationMode, InvitePolicy]:
+    """The registration mode and invitation policy in force now (stored settings over ``CHAT_*``)."""
+    ws = await workspace.load(session, services(request).settings)
+    return ws.registration_mode, ws.invite_policy
 
 
 def _check_browser_origin(request: Request) -> None:
@@ -49,13 +74,8 @@ async def register_user(request: Request) -> Response:
     services(request).limiters.register_address.hit(client_address(request))
     svc = services(request)
     async with svc.db.transaction() as session:
-        user = await register(
-            session,
-            cmd,
-            mode=svc.settings.registration_mode,
-            invite_policy=svc.settings.invite_policy,
-            setup_token=svc.setup_token,
-        )
+        mode, invite_policy = await rules_in_force(session, request)
+        user = await register(session, cmd, mode=mode, invite_policy=invite_policy, setup_token=svc.setup_token)
     return json_ok(user, status=201)
 
 
@@ -144,12 +164,23 @@ async def delete_token(request: Request) -> Response:
 async def new_invitation(request: Request) -> Response:
     actor = await require_actor(request)
     cmd = await read_command(request, CreateInvitation)
-    svc = services(request)
-    async with svc.db.transaction() as session:
-        created = await create_invitation(
-            session, actor, cmd, mode=svc.settings.registration_mode, invite_policy=svc.settings.invite_policy
-        )
-    return json_ok(created, status=201)
+    async with services(request).db.transaction() as session:
+        mode, invite_policy = await rules_in_force(session, request)
+        created = await create_invitation(session, actor, cmd, mode=mode, invite_policy=invite_policy)
+    # the link is ready to copy: this server's origin before the registration path
+    return json_ok(dataclasses.replace(created, link=own_origin(request) + created.link), status=201)
+
+
+async def invitations(request: Request) -> Response:
+    actor = await require_actor(request)
+    async with services(request).db.read() as session:
+        return json_ok(await list_invitations(session, actor))
+
+
+async def delete_invitation(request: Request) -> Response:
+    actor = await require_actor(request)
+    async with services(request).db.transaction() as session:
+        return json_ok(await revoke_invitation(session, actor, path_id(request)))
 
 
 async def directory(request: Request) -> Response:
@@ -165,6 +196,13 @@ async def change_user(request: Request) -> Response:
     async with services(request).db.transaction() as session:
         user = await update_user(session, actor, path_id(request), cmd)
     return json_ok(user)
+
+
+async def end_user_sessions(request: Request) -> Response:
+    actor = await require_actor(request)
+    async with services(request).db.transaction() as session:
+        await reset_sessions(session, actor, path_id(request))
+    return Response(status_code=204)
 
 
 def _flag(request: Request, name: str) -> bool:
@@ -295,6 +333,22 @@ routes: list[BaseRoute] = [
     ),
     api_route(
         "GET",
+        "/invitations",
+        invitations,
+        "Invitations (admins: all; others: their own), newest first, without codes",
+        response=InvitationList,
+        errors=("not_authenticated",),
+    ),
+    api_route(
+        "DELETE",
+        "/invitations/{id:id}",
+        delete_invitation,
+        "Revoke an invitation (its creator or an admin)",
+        response=InvitationInfo,
+        errors=("not_authenticated", "csrf_failed", "invitation_not_found"),
+    ),
+    api_route(
+        "GET",
         "/users",
         directory,
         "The user directory (guests see only people they share a conversation with)",
@@ -320,5 +374,13 @@ routes: list[BaseRoute] = [
             "wrong_value",
             "last_admin",
         ),
+    ),
+    api_route(
+        "DELETE",
+        "/users/{id:id}/sessions",
+        end_user_sessions,
+        "Admin: end every login session of a user (logs them out everywhere)",
+        status=204,
+        errors=("not_authenticated", "csrf_failed", "admin_required", "user_not_found"),
     ),
 ]

@@ -2,8 +2,10 @@
 
 Thin: authenticate, parse the body into a command, call one domain function
 in a transaction (reads in a read session), answer JSON. The policy decides
-everything (``chat.channels.policy``); the server's ``invite_policy`` setting
-is handed to the action as a fact.
+everything (``chat.channels.policy``); the workspace's ``invite_policy`` and
+``channel_creation`` settings, read in the request's own transaction
+(``chat.store.workspace``, so a change applies at once), are handed to the
+action as facts.
 
 ``GET /conversations?browse=public`` lists every public channel with a
 ``joined`` flag. For a guest it lists only the public channels they were
@@ -17,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from chat.channels.commands import AddMember, CreateConversation, OpenDirect, SetStar, UpdateConversation
+from chat.channels.commands import NAME_MAX, AddMember, CreateConversation, OpenDirect, SetStar, UpdateConversation
 from chat.channels.conversations import (
     MemberChange,
     StarState,
@@ -28,6 +30,7 @@ from chat.channels.conversations import (
     update_conversation,
 )
 from chat.channels.direct import get_or_create_direct
+from chat.channels.overview import PAGE_MAX, ConversationOverview, OverviewFilter, list_managed
 from chat.channels.queries import (
     ConversationInfo,
     ConversationList,
@@ -38,8 +41,9 @@ from chat.channels.queries import (
     list_public,
 )
 from chat.errors import Invalid
+from chat.store import workspace
 from chat.web.auth import require_actor
-from chat.web.http import json_ok, path_id, read_command
+from chat.web.http import flag_query, int_query, json_ok, path_id, read_command, text_query
 from chat.web.openapi import Query, api_route
 from chat.web.state import services
 
@@ -59,11 +63,30 @@ async def list_mine(request: Request) -> Response:
         return json_ok(await list_conversations(session, actor))
 
 
+async def overview(request: Request) -> Response:
+    actor = await require_actor(request)
+    kind = request.query_params.get("kind") or None
+    if kind not in (None, "public", "private"):
+        raise Invalid("wrong_value", "kind must be 'public' or 'private'", field="kind")
+    wanted = OverviewFilter(
+        q=text_query(request, "q", NAME_MAX),
+        kind=kind,  # type: ignore[arg-type]
+        archived=flag_query(request, "archived"),
+        is_default=flag_query(request, "default"),
+        limit=int_query(request, "limit", 1, PAGE_MAX) or OverviewFilter.limit,
+        offset=int_query(request, "offset", 0) or 0,
+    )
+    async with services(request).db.read() as session:
+        return json_ok(await list_managed(session, actor, wanted))
+
+
 async def create(request: Request) -> Response:
     actor = await require_actor(request)
     cmd = await read_command(request, CreateConversation)
-    async with services(request).db.transaction() as session:
-        info = await create_conversation(session, actor, cmd)
+    svc = services(request)
+    async with svc.db.transaction() as session:
+        rule = (await workspace.load(session, svc.settings)).channel_creation
+        info = await create_conversation(session, actor, cmd, channel_creation=rule)
     return json_ok(info, status=201)
 
 
@@ -100,7 +123,8 @@ async def add(request: Request) -> Response:
     cmd = await read_command(request, AddMember)
     svc = services(request)
     async with svc.db.transaction() as session:
-        change = await add_member(session, actor, path_id(request), cmd, invite_policy=svc.settings.invite_policy)
+        rule = (await workspace.load(session, svc.settings)).invite_policy
+        change = await add_member(session, actor, path_id(request), cmd, invite_policy=rule)
     return json_ok(change)
 
 
@@ -130,6 +154,22 @@ routes: list[BaseRoute] = [
         errors=("not_authenticated", "wrong_value"),
     ),
     api_route(
+        "GET",
+        "/admin/conversations",
+        overview,
+        "Admin: every channel and group (no content), with member counts and owners; direct ones only counted",
+        response=ConversationOverview,
+        query=[
+            Query("q", str, "part of the name, any case"),
+            Query("kind", str, "public or private"),
+            Query("archived", bool, "true: only archived ones; false: only live ones"),
+            Query("default", bool, "true: only default channels"),
+            Query("limit", int, f"1 to {PAGE_MAX} (default 50)"),
+            Query("offset", int, "skip this many"),
+        ],
+        errors=("not_authenticated", "admin_required", "wrong_value", "wrong_type", "out_of_range", "too_long"),
+    ),
+    api_route(
         "POST",
         "/conversations",
         create,
@@ -151,10 +191,22 @@ routes: list[BaseRoute] = [
         "PATCH",
         "/conversations/{id:id}",
         update,
-        "Rename, describe, archive or unarchive a conversation",
+        "Rename, describe, (un)archive, hand over (owner_id) or mark as default (is_default) a conversation",
         request=UpdateConversation,
         response=ConversationInfo,
-        errors=(*_BODY, *_AUTH, *_DENIED, "too_long", "empty", "bad_format", "name_taken"),
+        errors=(
+            *_BODY,
+            *_AUTH,
+            *_DENIED,
+            "too_long",
+            "empty",
+            "bad_format",
+            "name_taken",
+            "out_of_range",
+            "user_not_found",
+            "bad_owner",
+            "default_public_only",
+        ),
     ),
     api_route(
         "POST",

@@ -38,6 +38,7 @@ from chat.channels.message_views import MessageOut
 from chat.channels.messages import ReactionChanged, delete_message, edit_message, post_message, react, unreact
 from chat.channels.reads import ReadState, mark_read
 from chat.channels.topics import TopicUpdated, TopicVisibility, set_topic_visibility, update_topic
+from chat.store import workspace
 from chat.web.auth import require_actor
 from chat.web.http import int_query, json_ok, path_id, path_text, read_command, text_query
 from chat.web.openapi import Query, api_route
@@ -59,7 +60,9 @@ async def post(request: Request) -> Response:
     svc = services(request)
     svc.post_limiter.hit(str(actor.id))
     conversation_id, max_chars = path_id(request), svc.settings.max_message_chars
-    posted = await svc.db.write(lambda session: post_message(session, actor, conversation_id, cmd, max_chars=max_chars))
+    posted = await svc.db.write(
+        lambda session: post_message(session, actor, conversation_id, cmd, max_chars=max_chars, defaults=svc.settings)
+    )
     return json_ok(posted.message, status=201 if posted.created else 200)
 
 
@@ -87,7 +90,10 @@ async def edit(request: Request) -> Response:
     cmd = await read_command(request, EditMessage)
     svc = services(request)
     async with svc.db.transaction() as session:
-        message = await edit_message(session, actor, path_id(request), cmd, max_chars=svc.settings.max_message_chars)
+        window = (await workspace.load(session, svc.settings)).edit_window_s
+        message = await edit_message(
+            session, actor, path_id(request), cmd, max_chars=svc.settings.max_message_chars, edit_window_s=window
+        )
     return json_ok(message)
 
 
@@ -100,8 +106,10 @@ async def revisions(request: Request) -> Response:
 async def remove(request: Request) -> Response:
     actor = await require_actor(request)
     cmd = await read_command(request, DeleteMessage)
-    async with services(request).db.transaction() as session:
-        return json_ok(await delete_message(session, actor, path_id(request), cmd))
+    svc = services(request)
+    async with svc.db.transaction() as session:
+        window = (await workspace.load(session, svc.settings)).delete_window_s
+        return json_ok(await delete_message(session, actor, path_id(request), cmd, delete_window_s=window))
 
 
 async def add_reaction(request: Request) -> Response:
@@ -201,7 +209,7 @@ routes: list[BaseRoute] = [
         "Edit your own message; every revision is kept",
         request=EditMessage,
         response=MessageOut,
-        errors=(*_BODY, *_AUTH, *_MSG, *_BODY_TEXT),
+        errors=(*_BODY, *_AUTH, *_MSG, *_BODY_TEXT, "message_redacted"),
     ),
     api_route(
         "GET",

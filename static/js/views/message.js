@@ -32,7 +32,7 @@ export function renderMessage(store, actions, msg, ctx) {
           { class: "msg-time", href: `#/c/${msg.conversation}/m/${msg.id}`, title: formatFull(created) },
           h("time", { datetime: msg.created_at }, formatTime(created)),
         ),
-    msg.edited_at && !msg.deleted
+    msg.edited_at && !msg.deleted && !msg.redacted_at
       ? h("button", { type: "button", class: "msg-edited", onclick: () => ctx.showHistory(msg.id) }, t("message.edited"))
       : null,
   );
@@ -41,6 +41,12 @@ export function renderMessage(store, actions, msg, ctx) {
   if (msg.deleted) {
     const reason = msg.deleted.reason;
     el.append(h("p", { class: "msg-deleted" }, reason ? t("report.tombstone_reason", { reason }) : t("message.deleted")));
+    return el;
+  }
+  if (msg.redacted_at) {
+    // its text was erased (retention, or its author's erasure): reactions stay, nothing to edit
+    el.append(h("p", { class: "msg-deleted msg-redacted" }, t("gdpr.message_redacted")));
+    el.append(reactions(store, actions, msg));
     return el;
   }
   if (ctx.editing === msg.id) {
