@@ -89,15 +89,17 @@ async def create_user(
     bot_owner_id: int | None = None,
     email: str | None = None,
     event_data: dict[str, object] | None = None,
+    reserved_ok: bool = False,
 ) -> models.User:
     """Insert a user and its ``user.created`` event. ``password=None`` makes a bot.
 
     Usernames are unique case-insensitively (stored lower case): 409 ``username_taken``;
     names that read like another user's are refused too (``check_user_names``).
+    ``reserved_ok``: the server's own accounts (``salon``, see ``chat.accounts.moderation``).
     """
     key = username.lower()
     # "a1l" would read as the wildcard mention @all; "erased-7" as an erased account
-    if confusable_key(key) in _RESERVED_LOOKS or key.startswith(ERASED_PREFIX):
+    if not reserved_ok and (confusable_key(key) in _RESERVED_LOOKS or key.startswith(ERASED_PREFIX)):
         raise Invalid("username_reserved", f"the username {key!r} is reserved", field="username")
     shown = display_name or username
     await check_user_names(session, username=key, display_name=display_name if display_name else None)

@@ -280,6 +280,15 @@ async def remove_member(session: AsyncSession, actor: Actor, conversation_id: in
     membership = access.membership if leaving else await session.get(models.Membership, (conversation_id, user_id))
     if membership is None:
         raise NotFound("member_not_found", f"user {user_id} is not a member of this conversation", user_id=user_id)
+    return await drop_member(session, actor, membership, leaving=leaving)
+
+
+async def drop_member(
+    session: AsyncSession, actor: Actor, membership: models.Membership, *, leaving: bool = False
+) -> MemberChange:
+    """Delete a membership the caller was allowed to end (the conversation row locked) and write
+    ``member.left`` or ``member.removed``."""
+    conversation_id, user_id = membership.conversation_id, membership.user_id
     await session.delete(membership)
     await session.flush()
     members = await member_ids(session, conversation_id)

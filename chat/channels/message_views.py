@@ -164,7 +164,7 @@ async def one_message_out(session: AsyncSession, row: models.Message) -> Message
 
 
 async def access_message(
-    session: AsyncSession, actor: Actor, message_id: int, *, lock: bool = False
+    session: AsyncSession, actor: Actor, message_id: int, *, lock: bool = False, with_mute: bool = False
 ) -> tuple[models.Message, ConversationAccess]:
     """Load a message the actor may see (in its *current* conversation), or raise ``message_not_found``.
 
@@ -179,7 +179,7 @@ async def access_message(
     if row is None:
         raise message_not_found()
     try:
-        access = await access_conversation(session, actor, row.conversation_id)
+        access = await access_conversation(session, actor, row.conversation_id, with_mute=with_mute)
     except NotFound:
         raise message_not_found() from None
     return row, access

@@ -69,6 +69,7 @@ from chat.channels.policy import (
     can_react,
     require,
     require_post,
+    require_unmuted,
     within_window,
 )
 from chat.config import Settings
@@ -266,14 +267,15 @@ async def edit_message(
     max_chars: int = DEFAULT_MAX_CHARS,
     edit_window_s: int = 0,
 ) -> MessageOut:
-    """Replace the body of the actor's own message, keeping the old one as a revision.
+    """Replace the body of the actor's own message, keeping the old one as a revision (not while muted).
 
     ``edit_window_s``: the workspace's edit window (0: no limit); past it, ``edit_window_passed``.
     """
-    row, access = await access_message(session, actor, message_id, lock=True)
+    row, access = await access_message(session, actor, message_id, lock=True, with_mute=True)
     is_author = row.author_id == actor.id
     if not can_edit_message(actor, is_author, access.kind, access.is_member, access.conversation.archived):
         _refuse(actor, row, access, "edit")
+    require_unmuted(access.muted_until)
     why = f"messages can be edited for {edit_window_s} s after posting"
     _check_window(row, edit_window_s, Forbidden("edit_window_passed", why, limit=edit_window_s))
     if row.deleted_at is not None:
@@ -336,10 +338,16 @@ async def delete_message(
     if not can_moderate(actor, access.kind, access.is_member):
         why = f"messages can be deleted for {delete_window_s} s after posting"
         _check_window(row, delete_window_s, Forbidden("delete_window_passed", why, limit=delete_window_s))
+    return await tombstone(session, actor, row, cmd.reason)
+
+
+async def tombstone(session: AsyncSession, actor: Actor, row: models.Message, reason: str) -> MessageOut:
+    """Delete a message the caller was allowed to delete (``message.deleted`` in its conversation's
+    chain); a deleted message stays as it is. ``row`` was loaded with a row lock."""
     if row.deleted_at is not None:
         return message_out(row)
     now = models.utcnow()
-    row.deleted_at, row.deleted_by, row.delete_reason = now, actor.id, cmd.reason or None
+    row.deleted_at, row.deleted_by, row.delete_reason = now, actor.id, reason or None
     row.body, row.html, row.mentions, row.wildcard_mention = "", "", [], ""
     row.has_link = row.has_meeting = False
     out = message_out(row)
@@ -348,7 +356,7 @@ async def delete_message(
         kind="message.deleted",
         actor_id=actor.id,
         conversation_id=row.conversation_id,
-        data={"message_id": row.id, "deleted": {"by": actor.id, "at": now.isoformat(), "reason": cmd.reason}},
+        data={"message_id": row.id, "deleted": {"by": actor.id, "at": now.isoformat(), "reason": reason}},
         message_id=row.id,
         created_at=now,
     )

@@ -42,17 +42,23 @@ The rules (Zulip- and Slack-like):
   conversations they can see.
 * Bots are accounts with a role like any other and follow the same rules.
   Deactivated users never reach the policy: authentication refuses them.
+* A muted user (``users.muted_until`` in the future, set by a moderator
+  resolving a report) may not post or edit anywhere until then (403 ``muted``
+  with ``until``); see ``chat.channels.policy_accounts``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chat.config import ChannelCreation, InvitePolicy, RegistrationMode
+from chat.channels.policy_accounts import *  # noqa: F403  (re-exported: the account-level rules)
+from chat.channels.policy_accounts import MUTES_KEY, can_administer, load_mutes, require_unmuted
+from chat.config import ChannelCreation, InvitePolicy
 from chat.domain.actors import Actor
 from chat.errors import Forbidden, NotFound
 from chat.store import models
@@ -226,6 +232,7 @@ class ConversationAccess:
 
     conversation: models.Conversation
     membership: models.Membership | None
+    muted_until: datetime | None = None  # the actor's mute, when asked for (``with_mute=True``)
 
     @property
     def kind(self) -> Kind:
@@ -247,7 +254,7 @@ class ConversationAccess:
 
 
 async def access_conversation(
-    session: AsyncSession, actor: Actor, conversation_id: int, *, lock: bool = False
+    session: AsyncSession, actor: Actor, conversation_id: int, *, lock: bool = False, with_mute: bool = False
 ) -> ConversationAccess:
     """Load a conversation the actor may see, or raise ``conversation_not_found``.
 
@@ -256,7 +263,11 @@ async def access_conversation(
     one writer), so concurrent joins and leaves see each other. Take it before
     appending any event, as every action does, so locks are always taken in the
     same order: conversation row, then the event lock.
+
+    ``with_mute=True`` (posting and editing) also reads the actor's ``muted_until``,
+    as one more column of the same statement.
     """
+    muted_until = None
     if lock:
         # FOR NO KEY UPDATE: serialises membership and settings changes without blocking
         # inserts that merely reference the row (messages, memberships). The membership is
@@ -271,11 +282,16 @@ async def access_conversation(
         if conversation is None:
             raise conversation_not_found()
         membership = await session.get(models.Membership, (conversation.id, actor.id), populate_existing=True)
+        if with_mute:
+            muted_until = await session.scalar(select(models.User.muted_until).where(models.User.id == actor.id))
     else:
         # one statement on the hot path (every post, every read)
         mine = (models.Membership.conversation_id == models.Conversation.id) & (models.Membership.user_id == actor.id)
+        columns: list[object] = [models.Conversation, models.Membership]
+        if with_mute:
+            columns.append(select(models.User.muted_until).where(models.User.id == actor.id).scalar_subquery())
         joined = (
-            select(models.Conversation, models.Membership)
+            select(*columns)  # type: ignore[call-overload]
             .outerjoin(models.Membership, mine)
             .where(models.Conversation.id == conversation_id)
             .execution_options(populate_existing=True)
@@ -283,10 +299,12 @@ async def access_conversation(
         row = (await session.execute(joined)).one_or_none()
         if row is None:
             raise conversation_not_found()
-        conversation, membership = row
+        conversation, membership = row[0], row[1]
+        if with_mute:
+            muted_until = row[2]
     if not can_view(actor, conversation.kind, membership is not None):  # type: ignore[arg-type]
         raise conversation_not_found()
-    return ConversationAccess(conversation, membership)
+    return ConversationAccess(conversation, membership, muted_until)
 
 
 @dataclass(frozen=True)
@@ -314,14 +332,21 @@ class Standing:
 
 
 async def require_post(session: AsyncSession, actor: Actor, conversation_id: int) -> Facts:
-    """The facts of a conversation the actor may post in, or the error a post gets (404 when unseen)."""
+    """The facts of a conversation the actor may post in, or the error a post gets (404 when unseen,
+    403 ``muted`` while the actor is muted)."""
     if remembers(session):
         standing = cached(session, ("standing", conversation_id)) or await _load_standing(session, conversation_id)
         facts = standing.facts(actor)
         if not can_view(actor, facts.kind, facts.is_member):
             raise conversation_not_found()
+        mutes: dict[int, datetime] | None = cached(session, MUTES_KEY)
+        if mutes is None:
+            mutes = await load_mutes(session)
+        require_unmuted(mutes.get(actor.id))
     else:
-        facts = (await access_conversation(session, actor, conversation_id)).facts(actor)
+        access = await access_conversation(session, actor, conversation_id, with_mute=True)
+        facts = access.facts(actor)
+        require_unmuted(access.muted_until)
     require("post", actor, facts)
     return facts
 
@@ -394,73 +419,13 @@ def can_move_topic(actor: Actor, source: Facts, target: Facts, moves_only_own: b
     return actor.is_staff or moves_only_own
 
 
-# --- accounts: registration, invitations, user management, the directory -------------------
-
-InviteRole = Literal["member", "guest"]
-DirectoryScope = Literal["all", "shared"]
-
-
-def can_manage_users(actor: Actor) -> bool:
-    """Change roles, (de)activate accounts, see deactivated accounts in the directory."""
-    return actor.is_admin and not actor.is_bot
-
-
-def can_create_invitation(actor: Actor, role: InviteRole, mode: RegistrationMode) -> bool:
-    """Who may create an invitation code.
-
-    Guests: staff only. Members: staff in ``open`` and ``invite`` mode. In
-    ``closed`` mode only admins' invitations exist. The same rule is checked
-    again when the code is redeemed, so a code stops working when its creator
-    loses the right (demoted, deactivated, or the mode became ``closed``).
-    """
-    if actor.is_bot or not actor.is_staff:
-        return False
-    if mode == "closed":
-        return actor.is_admin
-    return True
-
-
-def can_see_all_invitations(actor: Actor) -> bool:
-    """Admins list every invitation; everyone else only the ones they created."""
-    return actor.is_admin and not actor.is_bot
-
-
-def can_revoke_invitation(actor: Actor, is_creator: bool) -> bool:
-    """Its creator revokes an invitation, and so does any admin."""
-    return not actor.is_bot and (is_creator or actor.is_admin)
-
-
-def can_manage_bot(actor: Actor, owner_id: int | None) -> bool:
-    """Issue and revoke a bot's tokens, see them: the bot's owner, and admins."""
-    return not actor.is_bot and (actor.is_admin or (owner_id is not None and owner_id == actor.id))
-
-
-def can_register(mode: RegistrationMode, *, first_account: bool, has_invitation: bool) -> bool:
-    """Self-registration: the first account always; then ``open`` anyone, otherwise an invitation."""
-    return first_account or mode == "open" or has_invitation
-
-
-def directory_scope(actor: Actor) -> DirectoryScope:
-    """Guests see only the people they share a conversation with; everyone else sees all users."""
-    return "shared" if actor.is_guest else "all"
-
-
 # --- the archive (pages, exports): whoever can view the conversation, and admins (not bots) any
-# conversation, as auditors act through an admin account and every export is logged; compliance
-# exports across conversations: admins only (``chat.channels.archive.access_archive`` loads).
+# conversation, as auditors act through an admin account and every export is logged
+# (``chat.channels.archive.access_archive`` loads the facts).
 
 
 def can_read_archive(actor: Actor, kind: Kind, is_member: bool) -> bool:
     return can_view(actor, kind, is_member) or (actor.is_admin and not actor.is_bot)
-
-
-def can_export_compliance(actor: Actor) -> bool:
-    return actor.is_admin and not actor.is_bot
-
-
-def can_own_bot(role: str, is_bot: bool, active: bool) -> bool:
-    """A bot's owner is an active human who is not a guest."""
-    return active and not is_bot and role != "guest"
 
 
 # --- workspace administration: conversations, settings, the audit log ----------------------
@@ -473,11 +438,6 @@ def can_own_bot(role: str, is_bot: bool, active: bool) -> bool:
 # * Authors edit (and delete) their messages within the workspace's ``edit_window_s``
 #   (``delete_window_s``), 0 meaning no limit; moderators deleting are not limited.
 # * Workspace settings and the audit log: admins who are not bots.
-
-
-def can_administer(actor: Actor) -> bool:
-    """Change workspace settings, read the audit log, list every conversation."""
-    return actor.is_admin and not actor.is_bot
 
 
 def can_set_default(actor: Actor, kind: Kind, archived: bool) -> bool:
@@ -509,24 +469,3 @@ async def access_managed(session: AsyncSession, actor: Actor, conversation_id: i
     if conversation is None or conversation.kind != "private":
         raise conversation_not_found()
     return ConversationAccess(conversation, None)
-
-
-# --- retention, legal hold and personal data (issue 11) ----------------------------------
-#
-# * Retention periods and legal holds (on a conversation or a user): admins, who are not
-#   bots, for every conversation, private groups and direct conversations included: a hold
-#   is a legal duty over the data, not a look at it (the admin page shows no message).
-# * Erasing a user's personal data: admins, never themselves (another admin must do it, so
-#   nobody erases the record of their own actions); the last admin and a user on legal hold
-#   are refused by the action, which knows those facts.
-# * Exporting your own data: anyone signed in, for themselves only.
-
-
-def can_manage_retention(actor: Actor) -> bool:
-    """Set a conversation's retention or legal hold, or a user's legal hold."""
-    return can_administer(actor)
-
-
-def can_erase_user(actor: Actor, target_is_self: bool) -> bool:
-    """Erase a user's personal data (bodies redacted, name pseudonymised, account closed)."""
-    return can_manage_users(actor) and not target_is_self

@@ -8,7 +8,19 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from chat.web import admin, pages
-from chat.web.api import accounts, audit, bots, conversations, events, health, messages, retention, search, settings
+from chat.web.api import (
+    accounts,
+    audit,
+    bots,
+    conversations,
+    events,
+    health,
+    messages,
+    reports,
+    retention,
+    search,
+    settings,
+)
 from chat.web.archive import api as archive_api
 from chat.web.archive import pages as archive_pages
 from chat.web.openapi import API_PREFIX, openapi_endpoint
@@ -24,6 +36,7 @@ def build_routes() -> list[BaseRoute]:
         *bots.routes,
         *conversations.routes,
         *messages.routes,
+        *reports.routes,
         *search.routes,
         *retention.routes,
         *events.routes,

@@ -327,6 +327,11 @@ export class Actions extends ManageActions {
     await this.send("delete", { message: messageId }, () => api.del(`/messages/${messageId}`, {}));
   }
 
+  // A report to the moderators (REST: it is not a websocket frame).
+  async report(messageId, reason) {
+    return api.post(`/messages/${messageId}/reports`, { reason });
+  }
+
   async react(messageId, emoji, on) {
     const path = `/messages/${messageId}/reactions/${encodeURIComponent(emoji)}`;
     await this.send(on ? "react" : "unreact", { message: messageId, emoji }, () => (on ? api.put(path) : api.del(path)));

@@ -16,6 +16,8 @@ export function t(key, values) {
 // The text for an error code from the server, or its own message when the catalog has none.
 export function errorText(error) {
   const code = error && error.code;
+  const until = error && error.data && error.data.until;
+  if (code === "muted" && until) return t("report.muted", { until: formatFull(new Date(until)) });
   if (code && Object.prototype.hasOwnProperty.call(catalog, `error.${code}`)) return catalog[`error.${code}`];
   return (error && error.message) || t("error.unknown");
 }

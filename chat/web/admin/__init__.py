@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from chat.web.admin import audit, base, bots, conversations, exports, retention, settings, users
+from chat.web.admin import audit, base, bots, conversations, exports, reports, retention, settings, users
 
 routes: list[BaseRoute] = [
     *base.routes,
+    *reports.routes,
     *users.routes,
     *bots.routes,
     *conversations.routes,

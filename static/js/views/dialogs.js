@@ -1,8 +1,9 @@
 // Dialogs: the channel browser (find, preview, join, leave, create), people pickers (direct
-// message, invite), rename/move a topic, and a message's edit history.
+// message, invite), rename/move a topic, a message's edit history, reporting a message.
 import { h, replaceChildren, showError } from "../dom.js";
 import { errorText, formatFull, t } from "../i18n.js";
 import { conversationName, plainLabel, userName } from "../model.js";
+import { mountReportDialog } from "./report.js";
 
 export function mountDialogs(store, actions) {
   const browser = document.getElementById("dlg-browser");
@@ -247,5 +248,6 @@ export function mountDialogs(store, actions) {
       document.getElementById("topic-new-name").focus();
     },
     history: showHistory,
+    report: mountReportDialog(store, actions),
   };
 }

@@ -39,7 +39,8 @@ export function renderMessage(store, actions, msg, ctx) {
   el.append(head);
 
   if (msg.deleted) {
-    el.append(h("p", { class: "msg-deleted" }, t("message.deleted")));
+    const reason = msg.deleted.reason;
+    el.append(h("p", { class: "msg-deleted" }, reason ? t("report.tombstone_reason", { reason }) : t("message.deleted")));
     return el;
   }
   if (msg.redacted_at) {
@@ -115,6 +116,9 @@ function toolbar(store, actions, msg, ctx, mine) {
   );
   if (mine) {
     bar.append(h("button", { type: "button", "data-action": "edit", onclick: () => ctx.startEdit(msg.id) }, t("message.edit")));
+  }
+  if (!mine) {
+    bar.append(h("button", { type: "button", "data-action": "report", "aria-haspopup": "dialog", onclick: () => ctx.report(msg.id) }, t("report.menu")));
   }
   if (mine || store.me.role === "admin" || store.me.role === "moderator") {
     bar.append(

@@ -46,6 +46,7 @@ export function mountMessages(store, actions, dialogs) {
       if (el) el.focus();
     },
     showHistory: (id) => dialogs.history(id),
+    report: (id) => dialogs.report(id),
   };
 
   function key() {
