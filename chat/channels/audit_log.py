@@ -145,8 +145,11 @@ async def _names(session: AsyncSession, key: Any, name: Any, ids: set[int | None
 def summarise(kind: str, data: dict[str, Any], people: dict[int, str]) -> str:
     """One line on what an event did, from its data (never a body): ``kind`` and its key facts."""
 
-    def who(user_id: Any) -> str:
-        return people.get(user_id, f"user {user_id}") if isinstance(user_id, int) else str(user_id)
+    def who(user: Any) -> str:
+        if isinstance(user, dict):  # a user's public view (user.created, user.updated …)
+            name = user.get("display_name") or user.get("username")
+            return f"{name} (@{user.get('username')})" if name else f"user {user.get('id')}"
+        return people.get(user, f"user {user}") if isinstance(user, int) else str(user)
 
     facts: list[str] = []
     if isinstance(data.get("changes"), dict):

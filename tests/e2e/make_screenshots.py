@@ -1,4 +1,5 @@
-"""Take the README's screenshots (light, dark, narrow) of a real server with a little conversation.
+"""Take the README's screenshots (light, dark, narrow) of a real server with a little conversation,
+and one of each moderation page and of the archive (``admin-*.png``, ``archive-*.png``).
 
     .venv/bin/python -m tests.e2e.make_screenshots [OUTPUT_DIR]   # default docs/screenshots
 
@@ -67,6 +68,11 @@ def main(out: Path) -> None:
                     )
             for n, (username, topic, body) in enumerate(SCRIPT):
                 post(server, pages[username], made["id"], topic, body, f"shot-{n}")
+            history = alice.context.request.get(f"/api/v1/conversations/{made['id']}/messages").json()
+            reported = next(m for m in history["messages"] if m["body"].startswith("+1 for Lyon"))
+            pages["dan"].context.request.post(
+                f"/api/v1/messages/{reported['id']}/reports", data={"reason": "Off-topic party talk in #sales"}
+            )
             bob_dm = pages["bob"].context.request.post("/api/v1/direct", data={"user_ids": [users["alice"]]}).json()
             post(server, pages["bob"], bob_dm["id"], "", "Lunch at 12:30?", "dm-1")
 
@@ -83,6 +89,18 @@ def main(out: Path) -> None:
                 page.wait_for_timeout(1200)
                 page.screenshot(path=str(out / filename))
                 page.context.close()
+                print(f"wrote {out / filename}")
+            admin = login(browser, server, "alice", viewport={"width": 1280, "height": 860}, color_scheme="light")
+            for filename, path in (
+                ("admin-reports.png", "/admin/reports"),
+                ("admin-users.png", "/admin/users"),
+                ("admin-settings.png", "/admin/settings"),
+                ("admin-audit.png", "/admin/audit"),
+                ("archive-topics.png", f"/archive/{made['id']}"),
+            ):
+                admin.goto(path)
+                expect(admin.locator("h1")).to_be_visible()
+                admin.screenshot(path=str(out / filename), full_page=True)
                 print(f"wrote {out / filename}")
             browser.close()
         finally:

@@ -8,6 +8,7 @@ import httpx2
 import pytest
 from sqlalchemy import func, select, update
 
+from chat.channels.audit_log import summarise
 from chat.store import models
 from chat.store.db import Database
 from tests.channels.messaging_support import channel, post
@@ -145,3 +146,10 @@ async def test_the_audit_page_is_for_admins(client: httpx2.AsyncClient, db: Data
         client.cookies.clear()
         await log_in(client, name)
         assert (await client.get("/admin/audit")).status_code == 404, name
+
+
+def test_a_summary_names_people_never_dumps_their_record() -> None:
+    created = {"user": {"id": 4, "username": "dan", "display_name": "Dan Okafor", "role": "member", "is_bot": False}}
+    assert summarise("user.created", created, {}) == "user.created: Dan Okafor (@dan)"
+    assert summarise("member.joined", {"user": 4}, {4: "Dan Okafor"}) == "member.joined: Dan Okafor"
+    assert summarise("member.joined", {"user": 9}, {}) == "member.joined: user 9"
