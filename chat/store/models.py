@@ -267,6 +267,39 @@ class ReadMarker(Base):
     last_read_id: Mapped[int] = mapped_column(BigInteger)
 
 
+# --- files -------------------------------------------------------------------------
+
+
+class Upload(Base):
+    """A file someone uploaded: its bytes live in the file store under ``sha256`` (shared by identical
+    files); it belongs to its uploader until a message carries it (``MessageAttachment``)."""
+
+    __tablename__ = "uploads"
+    __table_args__ = (Index("ix_uploads_uploader_id_id", "uploader_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    uploader_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(255))  # sanitised, shown as uploaded
+    size: Mapped[int] = mapped_column(BigInteger)
+    content_type: Mapped[str] = mapped_column(String(100))  # sniffed from the bytes, never the client's
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    width: Mapped[int | None] = mapped_column(Integer)  # images
+    height: Mapped[int | None] = mapped_column(Integer)
+    pages: Mapped[int | None] = mapped_column(Integer)  # PDFs
+    thumbnail_sha256: Mapped[str | None] = mapped_column(String(64))  # a re-encoded preview, in the same store
+
+
+class MessageAttachment(Base):
+    """An upload carried by a message, in the order the author attached them."""
+
+    __tablename__ = "message_attachments"
+
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), primary_key=True)
+    upload_id: Mapped[int] = mapped_column(ForeignKey("uploads.id"), primary_key=True, index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
 # --- moderation and workspace ------------------------------------------------------
 
 
