@@ -15,7 +15,10 @@ The language (Zulip- and Slack-like; operator names are case-insensitive):
 * ``topic:<name>``: that topic (case-insensitive, whitespace normalised), in
   either its open or its resolved ("✔ name") form.
 * ``from:<username>`` (a leading ``@`` is allowed); ``has:link``;
-  ``has:meeting``; ``is:resolved`` (topic starts with "✔ ").
+  ``has:meeting``; ``has:attachment`` (carries a file); ``has:image`` (carries
+  an image); ``is:resolved`` (topic starts with "✔ ").
+* file names: a free word or phrase also matches the name of a file the
+  message carries (:mod:`chat.channels.search_files`).
 * ``before:YYYY-MM-DD`` and ``after:YYYY-MM-DD``: days in UTC, both exclusive
   (``after:2024-01-31`` starts on February 1st), as in Slack.
 * An operator the language does not know (``http:``, ``re:``) is plain text;
@@ -40,13 +43,26 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Select, func, literal_column, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    any_,
+    bindparam,
+    column,
+    func,
+    literal_column,
+    or_,
+    select,
+    table,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chat.channels.attachments import AttachmentOut, load_attachments
 from chat.channels.conversations import name_key
 from chat.channels.message_commands import (
     RESOLVED_PREFIX,
@@ -56,6 +72,7 @@ from chat.channels.message_commands import (
     unresolved_name,
 )
 from chat.channels.policy import access_conversation, conversation_not_found
+from chat.channels.search_files import Candidates, has_files, named
 from chat.channels.search_highlight import Highlighter
 from chat.domain.actors import Actor
 from chat.errors import Invalid
@@ -69,7 +86,7 @@ MAX_TERMS = 20
 MIN_PREFIX_CHARS = 2  # a shorter last word is matched whole: "a*" would match half the index
 
 OPERATORS = ("in", "topic", "from", "has", "is", "before", "after")
-HAS_VALUES = ("link", "meeting")
+HAS_VALUES = ("link", "meeting", "attachment", "image")
 IS_VALUES = ("resolved",)
 
 _WORD = re.compile(r"[^\W_]+")  # letters and digits: what both full-text tokenizers index
@@ -105,6 +122,8 @@ class SearchQuery:
     author: str | None = None  # from: a username
     has_link: bool = False
     has_meeting: bool = False
+    has_attachment: bool = False
+    has_image: bool = False
     is_resolved: bool = False
     before: date | None = None
     after: date | None = None
@@ -131,6 +150,7 @@ class SearchHit:
     created_at: datetime
     edited_at: datetime | None
     html: str
+    attachments: list[AttachmentOut] = field(default_factory=list)  # its files, as in the message
 
 
 @dataclass(frozen=True)
@@ -218,22 +238,10 @@ async def search_messages(
     """The messages ``actor`` may read that match ``query``, newest first, older than ``before_id``."""
     if not 1 <= limit <= MAX_LIMIT:
         raise Invalid("out_of_range", f"limit must be between 1 and {MAX_LIMIT}", field="limit")
-    m = models.Message
-    conditions: list[ColumnElement[bool]] = [m.deleted_at.is_(None)]
-    if query.conversation is not None:
-        conversation_id = await _conversation_named(session, actor, query.conversation)
-        conditions.append(m.conversation_id == conversation_id)
-    else:
-        mine = select(models.Membership.conversation_id).where(models.Membership.user_id == actor.id)
-        conditions.append(m.conversation_id.in_(mine))
-    if before_id is not None:
-        conditions.append(m.id < before_id)
-    conditions += _filters(query)
-    if query.terms:
-        dialect = session.get_bind().dialect.name
-        conditions.append(_pg_match(query.terms) if dialect == "postgresql" else _fts5_match(query.terms))
-    rows = (await session.execute(_select_hits().where(*conditions).order_by(m.id.desc()).limit(limit + 1))).all()
+    statement = await search_statement(session, actor, query, limit, before_id)
+    rows = (await session.execute(statement)).all()
     has_more = len(rows) > limit
+    files = await load_attachments(session, [row.id for row in rows[:limit] if row.redacted_at is None])
     highlighter = Highlighter([(t.words, t.prefix) for t in query.terms])
     hits = [
         SearchHit(
@@ -249,10 +257,37 @@ async def search_messages(
             created_at=row.created_at,
             edited_at=row.edited_at,
             html=highlighter.html(row.html),
+            attachments=files.get(row.id, []),
         )
         for row in rows[:limit]
     ]
     return SearchResults(hits=hits, has_more=has_more, next_before=hits[-1].id if has_more else None)
+
+
+async def search_statement(
+    session: AsyncSession, actor: Actor, query: SearchQuery, limit: int, before_id: int | None = None
+) -> Select[*tuple[Any, ...]]:
+    """The one statement of a search page (``limit + 1`` rows, to tell whether more follow)."""
+    m = models.Message
+    conversation_id = None
+    if query.conversation is not None:
+        conversation_id = await _conversation_named(session, actor, query.conversation)
+
+    def candidates(entity: type[models.Message]) -> list[ColumnElement[bool]]:
+        """The messages the actor may find: live, in the conversation named or in theirs."""
+        if conversation_id is not None:
+            return [entity.deleted_at.is_(None), entity.conversation_id == conversation_id]
+        mine = select(models.Membership.conversation_id).where(models.Membership.user_id == actor.id)
+        return [entity.deleted_at.is_(None), entity.conversation_id.in_(mine)]
+
+    conditions = candidates(m)
+    if before_id is not None:
+        conditions.append(m.id < before_id)
+    conditions += _filters(query)
+    if query.terms:
+        postgresql = session.get_bind().dialect.name == "postgresql"
+        conditions.append(_matching(query.terms, candidates, postgresql=postgresql))
+    return _select_hits().where(*conditions).order_by(m.id.desc()).limit(limit + 1)
 
 
 async def _conversation_named(session: AsyncSession, actor: Actor, value: str) -> int:
@@ -285,6 +320,8 @@ def _filters(query: SearchQuery) -> list[ColumnElement[bool]]:
         out.append(m.has_link.is_(True))
     if query.has_meeting:
         out.append(m.has_meeting.is_(True))
+    if query.has_attachment or query.has_image:
+        out += [m.redacted_at.is_(None), has_files(images_only=query.has_image)]
     if query.is_resolved:
         out.append(m.topic.startswith(RESOLVED_PREFIX, autoescape=True))
     if query.before is not None:
@@ -309,6 +346,7 @@ def _select_hits() -> Select[*tuple[Any, ...]]:
             m.html,
             m.created_at,
             m.edited_at,
+            m.redacted_at,
             u.username,
             u.display_name,
             c.name,
@@ -319,15 +357,43 @@ def _select_hits() -> Select[*tuple[Any, ...]]:
     )
 
 
+def _matching(terms: tuple[Term, ...], candidates: Candidates, *, postgresql: bool) -> ColumnElement[bool]:
+    """Every term in the text (the full-text index), or each in the text or a file name (``search_files``).
+
+    One set of ids, so the outer scan by id can stop at the page's end: on SQLite, the FTS5
+    rowids ``UNION`` the ids found through file names; on PostgreSQL, the GIN index's condition
+    ``OR`` a primary-key probe for the ids found through file names (an array, computed once).
+    """
+    words = [t.words for t in terms]
+    m = models.Message
+    if postgresql:
+        found = named(words, candidates, lambda i, entity: _pg_row_match(terms[i], entity))
+        return or_(_pg_match(terms), m.id == any_(func.array(found.scalar_subquery())))
+    found = named(words, candidates, lambda i, entity: _fts5_row_match(terms[i], entity))
+    return m.id.in_(_fts5_ids(terms).union_all(found))
+
+
 # SQLite: each term is an FTS5 string ("..." with " doubled), so no FTS syntax gets through.
-def _fts5_match(terms: tuple[Term, ...]) -> ColumnElement[bool]:
-    expression = " AND ".join('"' + t.text.replace('"', '""') + '"' + ("*" if t.prefix else "") for t in terms)
-    matching = (
-        text("SELECT rowid FROM messages_fts WHERE messages_fts MATCH :fts")
-        .bindparams(fts=expression)
-        .columns(rowid=Integer)
-    )
-    return models.Message.id.in_(matching)
+def _fts5_expression(terms: tuple[Term, ...]) -> str:
+    return " AND ".join('"' + t.text.replace('"', '""') + '"' + ("*" if t.prefix else "") for t in terms)
+
+
+_FTS = table("messages_fts", column("rowid", Integer), column("messages_fts"))
+
+
+def _fts5_match_clause(terms: tuple[Term, ...]) -> ColumnElement[bool]:
+    return _FTS.c.messages_fts.op("MATCH", is_comparison=True)(bindparam(None, _fts5_expression(terms)))
+
+
+def _fts5_ids(terms: tuple[Term, ...]) -> Select[tuple[Any]]:
+    """The rowids the index matches for every term."""
+    return select(_FTS.c.rowid).where(_fts5_match_clause(terms))
+
+
+def _fts5_row_match(term: Term, message: type[models.Message]) -> ColumnElement[bool]:
+    """One term against a few rows: the term's rowids, listed once (a probe per row would read
+    the term's whole doclist each time)."""
+    return message.id.in_(_fts5_ids((term,)))
 
 
 # PostgreSQL: the very expression of the index ix_messages_search (literal SQL, so the planner can use it).
@@ -338,6 +404,16 @@ _PG_CONFIG: ColumnElement[Any] = literal_column("'simple'::regconfig")
 
 
 def _pg_match(terms: tuple[Term, ...]) -> ColumnElement[bool]:
+    return _PG_DOCUMENT.op("@@", is_comparison=True)(_pg_query(terms))
+
+
+def _pg_row_match(term: Term, message: type[models.Message]) -> ColumnElement[bool]:
+    """One term against one row's text, computed for that row (no index needed for a few rows)."""
+    document = func.to_tsvector(_PG_CONFIG, message.topic + " " + message.body)
+    return document.op("@@", is_comparison=True)(_pg_query((term,)))
+
+
+def _pg_query(terms: tuple[Term, ...]) -> ColumnElement[Any]:
     parts: list[ColumnElement[Any]] = []
     for term in terms:
         if term.prefix:
@@ -348,4 +424,4 @@ def _pg_match(terms: tuple[Term, ...]) -> ColumnElement[bool]:
     query = parts[0]
     for part in parts[1:]:
         query = query.op("&&")(part)
-    return _PG_DOCUMENT.op("@@", is_comparison=True)(query)
+    return query

@@ -129,7 +129,7 @@ def test_parse_treats_unknown_operators_and_punctuation_as_text() -> None:
         "before:notadate",
         "after:2024-02-30",
         "before:2024-1-5",
-        "has:attachment",
+        "has:video",
         "is:unread",
         "in:",
         'topic:""',

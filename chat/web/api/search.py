@@ -13,8 +13,10 @@ from chat.web.openapi import Query, api_route
 from chat.web.state import services
 
 QUERY_HELP = (
-    "free words (all must match; the last also as a prefix), quoted phrases, and operators: "
-    "in:<conversation name or id> topic:<name> from:<username> has:link has:meeting is:resolved "
+    "free words (all must match, each in the text or a file name; the last also as a prefix), quoted phrases, "
+    "and operators: "
+    "in:<conversation name or id> topic:<name> from:<username> has:link has:meeting has:attachment has:image "
+    "is:resolved "
     'before:YYYY-MM-DD after:YYYY-MM-DD (UTC days, exclusive); quote values with spaces: topic:"Q3 tender"'
 )
 
