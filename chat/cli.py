@@ -212,7 +212,9 @@ def audit_verify(
     """Verify every hash chain of the event log (exit 1 and name the first bad event if one breaks).
 
     Then replay the log and compare it with the tables people read (messages, revisions,
-    reactions, memberships): exit 1 and name the first difference in each table.
+    reactions, memberships): exit 1 and name the first difference in each table. Every file a
+    live message carries is read from the file store and hashed: a swapped or missing file is
+    named (its upload and message).
     With --export, check an exported archive bundle instead (exit 1 and name its first problem).
     """
     if export_file is not None:
@@ -222,6 +224,7 @@ def audit_verify(
     from chat.archive.audit import AuditReport, verify_log
     from chat.archive.checkpoints import CheckpointError, Finding, compare
     from chat.archive.replay import ReplayReport, replay_log
+    from chat.files.storage import store_for
 
     settings = load_settings(data_dir=data_dir)
     checkpoints = []
@@ -238,7 +241,7 @@ def audit_verify(
         async with db.read(threaded=True) as session:
             report = await verify_log(session, conversation_id)
             findings = await compare(session, checkpoints) if checkpoints else []
-            return report, findings, await replay_log(session, conversation_id)
+            return report, findings, await replay_log(session, conversation_id, store_for(settings.upload_path))
 
     try:
         report, findings, replayed = run_with_db(settings, work)
@@ -253,7 +256,10 @@ def audit_verify(
     for finding in findings:
         click.echo(f"FAILED: chain {finding.chain} does not match the checkpoint: {finding.problem}", err=True)
     for difference in replayed.differences:
-        click.echo(f"FAILED: table {difference.table} does not match the log: {difference.problem}", err=True)
+        if difference.table == "files":
+            click.echo(f"FAILED: a file does not match the log: {difference.problem}", err=True)
+        else:
+            click.echo(f"FAILED: table {difference.table} does not match the log: {difference.problem}", err=True)
     if bad is not None or report.missing_events or findings or not replayed.ok:
         sys.exit(1)
     click.echo(
@@ -262,6 +268,7 @@ def audit_verify(
         + (f"; they match {len(checkpoints)} checkpoint(s)" if checkpoints else "")
         + f"; the tables match the log ({replayed.conversations} conversation(s) replayed"
         + (f", {replayed.bodies_skipped} erased body(ies) not compared" if replayed.bodies_skipped else "")
+        + (f", {replayed.files_read} stored file(s) hashed" if replayed.files_read else "")
         + ")"
     )
 

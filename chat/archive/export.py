@@ -49,7 +49,9 @@ CSV_COLUMNS = (
     "redacted",
     "revisions",
     "body",
+    "attachments",
 )
+FILE_FIELDS = ("id", "name", "size", "content_type", "sha256")  # an attachment as exported
 
 
 @dataclass(frozen=True)
@@ -233,13 +235,34 @@ async def _records(
             await session.execute(select(u.id, u.username, u.display_name).where(u.id.in_(wanted)))
         ).all():
             names[int(uid)] = {"id": int(uid), "username": username, "display_name": display}
-    return [message_record(row, revisions.get(row.id, []), names) for row in rows]
+    files = await _attachments(session, [row.id for row in rows if row.deleted_at is None and row.redacted_at is None])
+    return [message_record(row, revisions.get(row.id, []), names, files.get(row.id, [])) for row in rows]
+
+
+async def _attachments(session: AsyncSession, message_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """The files of these messages (:data:`FILE_FIELDS`), in their order, in one statement."""
+    if not message_ids:
+        return {}
+    ma, u = models.MessageAttachment, models.Upload
+    q = (
+        select(ma.message_id, u.id, u.name, u.size, u.content_type, u.sha256)
+        .join(u, u.id == ma.upload_id)
+        .where(ma.message_id.in_(message_ids))
+        .order_by(ma.message_id, ma.position)
+    )
+    found: dict[int, list[dict[str, Any]]] = {}
+    for message_id, *values in (await session.execute(q)).all():
+        found.setdefault(int(message_id), []).append(dict(zip(FILE_FIELDS, values, strict=True)))
+    return found
 
 
 def message_record(
-    row: models.Message, revisions: list[dict[str, Any]], names: dict[int, dict[str, Any]]
+    row: models.Message,
+    revisions: list[dict[str, Any]],
+    names: dict[int, dict[str, Any]],
+    attachments: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """One message as exported (JSONL line, CSV row, HTML page)."""
+    """One message as exported (JSONL line, CSV row, HTML page); a deleted or erased one lists no files."""
     deleted = row.deleted_at is not None
     redacted = row.redacted_at is not None
     hidden = deleted or redacted
@@ -264,6 +287,7 @@ def message_record(
         "redacted": redacted,
         "redacted_at": _iso(row.redacted_at),
         "revisions": [] if hidden else revisions,
+        "attachments": [] if hidden else list(attachments or []),
         "event_id": row.event_id,
         "seq": row.seq,
     }
@@ -298,6 +322,7 @@ def csv_line(record: dict[str, Any]) -> bytes:
             "yes" if record["redacted"] else "",
             len(record["revisions"]),
             record["body"],
+            json.dumps(record["attachments"], ensure_ascii=False, sort_keys=True) if record["attachments"] else "",
         )
     )
 

@@ -20,6 +20,9 @@ its events imply, and reports the first difference per table:
   ``reaction.added`` and ``reaction.removed``.
 - **memberships**: the members a conversation was created with, then every
   ``member.joined`` / ``member.invited`` / ``member.left`` / ``member.removed``.
+- **files**: the uploads each live message's post listed (``message_attachments``),
+  their sha256 (``uploads``), and, given the file store, the stored bytes
+  (:mod:`chat.archive.file_audit`): a swapped or missing file is named.
 
 Limits, on purpose:
 
@@ -47,6 +50,8 @@ from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.archive.audit import chain_events
+from chat.archive.file_audit import TABLE as FILES_TABLE
+from chat.archive.file_audit import Blobs, Carried, carried_by, compare_files
 from chat.store import models
 
 BATCH = 2000
@@ -71,6 +76,7 @@ class ReplayReport:
     events: int
     bodies_skipped: int
     differences: tuple[Difference, ...]
+    files_read: int = 0  # blobs of the file store read and hashed
 
     @property
     def ok(self) -> bool:
@@ -103,6 +109,7 @@ class _State:
     messages: dict[int, _Message] = field(default_factory=dict)
     reactions: dict[tuple[int, int, str], tuple[int, bool]] = field(default_factory=dict)
     members: dict[int, dict[int, tuple[int, bool]]] = field(default_factory=dict)
+    files: dict[int, list[Carried]] = field(default_factory=dict)  # message id -> its post's attachments
     events: int = 0
 
     def apply(self, conversation_id: int, row: models.Event) -> None:
@@ -116,6 +123,8 @@ class _State:
             message.conversation = _newest(message.conversation, (event_id, conversation_id))
             message.topic = _newest(message.topic, (event_id, str(m["topic"])))
             message.body = _newest(message.body, (event_id, self._body(row)))
+            if m.get("attachments"):
+                self.files[int(m["id"])] = carried_by(m)
         elif kind == "message.edited":
             message = self._message(data["message_id"])
             message.revisions += 1
@@ -159,8 +168,11 @@ class _State:
         return _digest(str(json.loads(row.body).get("body", "")))
 
 
-async def replay_log(session: AsyncSession, conversation_id: int | None = None) -> ReplayReport:
-    """Replay every conversation's chain; compare with the tables (all, or one conversation's rows)."""
+async def replay_log(
+    session: AsyncSession, conversation_id: int | None = None, blobs: Blobs | None = None
+) -> ReplayReport:
+    """Replay every conversation's chain; compare with the tables (all, or one conversation's rows),
+    and with ``blobs`` (the file store) the bytes of every attached file (:mod:`chat.archive.file_audit`)."""
     conversations = list((await session.scalars(select(models.Conversation.id).order_by(models.Conversation.id))).all())
     state = _State()
     for cid in conversations:
@@ -180,7 +192,14 @@ async def replay_log(session: AsyncSession, conversation_id: int | None = None) 
         )
         if d is not None
     ]
-    return ReplayReport(len(conversations), state.events, skipped[0], tuple(differences))
+    in_scope = _in_scope(state, scope)
+    logged = {i: state.files[i] for i in in_scope if i in state.files}
+    live = {i for i in logged if in_scope[i].deleted is None}
+    files_read, problems = await compare_files(session, logged, live, blobs)
+    found = _first(FILES_TABLE, problems)
+    if found is not None:
+        differences.append(found)
+    return ReplayReport(len(conversations), state.events, skipped[0], tuple(differences), files_read)
 
 
 @dataclass(frozen=True)
