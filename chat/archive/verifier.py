@@ -31,6 +31,12 @@ exits 0, or prints the first problem and exits 1. The checks, in order:
    text must be one of its body events. Conversely every message the events
    place in the export's scope (its conversations, its topic names, its date
    range) must be in the bundle, once: a removed message is found.
+4. **Attached files**: each message lists the files its ``message.posted``
+   event lists (id, name, size, type, sha256: the chain covers them); every file
+   under ``files/<sha256>/`` must hash to that sha256 and belong to an exported
+   message, and every listed file of at most the manifest's ``max_file_bytes``
+   must be there (unless the manifest names it unavailable). A swapped,
+   added or removed file is found even if the manifest was rewritten.
 
 What no self-contained bundle can prove by itself: that it was not rebuilt
 wholesale by someone who recomputed every digest. That is what the chain heads
@@ -60,6 +66,8 @@ GENESIS = "0" * 64
 MANIFEST = "manifest.json"
 EVENTS = "events.jsonl"
 MESSAGES = "messages.jsonl"
+FILES = "files/"  # attached files: files/<sha256>/<name>
+FILE_FIELDS = ("id", "name", "size", "content_type", "sha256")  # an attachment as exported
 # one message body on an HTML page: <!--body:ID-->stored html<!--/body-->
 BODY_MARK = re.compile(r"<!--body:(\d+)-->(.*?)<!--/body-->", re.DOTALL)
 _COVERED = (
@@ -205,6 +213,7 @@ class _Said:
     posted: bool = False
     deleted: bool = False
     bodies: list[dict[str, Any] | None] = field(default_factory=list)  # None: that body was erased
+    files: list[dict[str, Any]] = field(default_factory=list)  # the attachments its post listed
 
 
 def _replay(events: list[dict[str, Any]]) -> dict[int, _Said]:
@@ -220,6 +229,7 @@ def _replay(events: list[dict[str, Any]]) -> dict[int, _Said]:
             one.conversation, one.topic = int(event["conversation_id"]), str(m["topic"])
             one.created_at, one.posted = str(event["created_at"]), True
             one.bodies.append(body)
+            one.files = [{k: a[k] for k in FILE_FIELDS} for a in m.get("attachments") or ()]
         elif kind == "message.edited":
             said.setdefault(int(data["message_id"]), _Said()).bodies.append(body)
         elif kind == "message.deleted":
@@ -292,6 +302,9 @@ def _check_message(message_id: int, message: dict[str, Any], one: _Said | None) 
         return 1  # moved in from a conversation whose chain is not in the bundle
     if one.deleted != (message["deleted"] is not None):
         raise Problem(f"message {message_id}: its deletion does not match the events")
+    listed = [] if one.deleted or message["redacted"] else one.files
+    if message.get("attachments", []) != listed:
+        raise Problem(f"message {message_id}: its files differ from its event (a file was swapped, added or removed)")
     if one.deleted:
         if message["body"] or message["html"]:
             raise Problem(f"message {message_id} is deleted but shows a body")
@@ -310,6 +323,29 @@ def _check_message(message_id: int, message: dict[str, Any], one: _Said | None) 
     return 0
 
 
+def check_attached(files: dict[str, bytes], manifest: dict[str, Any]) -> int:
+    """The files under ``files/`` against the attachments of ``messages.jsonl`` (already held to the
+    events); returns how many are included."""
+    listed: dict[str, dict[str, Any]] = {}
+    for message in _json_lines(files.get(MESSAGES, b""), MESSAGES):
+        for a in message.get("attachments", []):
+            listed[str(a["sha256"])] = a
+    present: set[str] = set()
+    for name in sorted(n for n in files if n.startswith(FILES)):
+        parts = name[len(FILES) :].split("/")
+        if len(parts) != 2 or parts[0] not in listed:
+            raise Problem(f"{name} belongs to no exported message (a file was added)")
+        if sha256_hex(files[name]) != parts[0]:
+            raise Problem(f"{name} does not match its sha256 (the file was swapped)")
+        present.add(parts[0])
+    limit = int(manifest.get("max_file_bytes", -1))
+    unavailable = set(manifest.get("files_unavailable", []))
+    for sha256, a in sorted(listed.items()):
+        if int(a["size"]) <= limit and sha256 not in unavailable and sha256 not in present:
+            raise Problem(f"the file {a['name']} ({sha256}) is missing (a file was removed)")
+    return sum(1 for n in files if n.startswith(FILES))
+
+
 @dataclass(frozen=True)
 class Verified:
     files: int
@@ -319,6 +355,7 @@ class Verified:
     heads: dict[str, Any]
     manifest_sha256: str
     sealed: int = 0
+    attached: int = 0
 
 
 def verify_bundle(path: Path) -> Verified:
@@ -330,17 +367,20 @@ def verify_bundle(path: Path) -> Verified:
         heads, scope = manifest["chains"], manifest["scope"]
         check_chains(events, heads)
         moved_in = check_messages(files, events, scope)
-    except (KeyError, TypeError):
-        raise Problem(f"{MANIFEST} lacks its chains or scope") from None
+        attached = check_attached(files, manifest)
+    except (KeyError, TypeError, ValueError):
+        raise Problem(f"{MANIFEST} lacks its chains or scope, or a file is not listed right") from None
     messages = sum(1 for _ in _json_lines(files.get(MESSAGES, b""), MESSAGES))
     if messages != manifest.get("messages"):
         raise Problem(f"{MESSAGES} holds {messages} messages, the manifest says {manifest.get('messages')}")
     sealed = sum(1 for e in events if e.get("sealed"))
-    return Verified(len(files), len(events), messages, moved_in, heads, sha256_hex(files[MANIFEST]), sealed)
+    return Verified(len(files), len(events), messages, moved_in, heads, sha256_hex(files[MANIFEST]), sealed, attached)
 
 
 def report(verified: Verified) -> str:
     lines = [f"OK: {verified.files} files, {verified.events} events, {verified.messages} messages"]
+    if verified.attached:
+        lines.append(f"  {verified.attached} attached files, each matching the sha256 of its event")
     for chain, head in sorted(verified.heads.items()):
         lines.append(f"  chain {chain}: {head['length']} events, head {head['head']}")
     lines.append(f"  manifest sha256 {verified.manifest_sha256} (recorded in the archive.exported event)")

@@ -22,9 +22,10 @@ from chat.channels.archive import FORMATS, ExportFormat, access_archive, archive
 from chat.channels.message_commands import TOPIC_MAX, topic_key
 from chat.errors import Invalid
 from chat.validation import INT64_MAX
+from chat.web.archive.bundle import DEFAULT_MAX_FILE_BYTES
 from chat.web.archive.exporting import export_response
 from chat.web.auth import require_actor
-from chat.web.http import path_id, text_query
+from chat.web.http import int_query, path_id, text_query
 from chat.web.openapi import Query, api_route
 from chat.web.state import services
 
@@ -50,7 +51,15 @@ async def export_conversation(request: Request) -> Response:
         titles = await archive_titles(session, [conversation_id])
     scope = Scope((conversation_id,), topic_key(topic) if topic is not None else None)
     name = f"salon-c{conversation_id}" + ("-topic" if topic is not None else "")
-    return await export_response(request, actor, scope, fmt, topic=topic, titles=titles, filename=name)
+    return await export_response(
+        request, actor, scope, fmt, topic=topic, titles=titles, filename=name, max_file_bytes=max_file_bytes(request)
+    )
+
+
+def max_file_bytes(request: Request) -> int:
+    """The ``max_file_bytes`` query parameter (0: no file in the zip), or the default."""
+    value = int_query(request, "max_file_bytes", 0, INT64_MAX)
+    return DEFAULT_MAX_FILE_BYTES if value is None else value
 
 
 def day_or_time(request: Request, name: str, *, end: bool) -> datetime:
@@ -92,18 +101,34 @@ async def export_compliance(request: Request) -> Response:
         scope = await compliance_scope(session, actor, ids, start, end)
         titles = await archive_titles(session, scope.conversation_ids)
     name = f"salon-compliance-{start.date().isoformat()}"
-    return await export_response(request, actor, scope, fmt, topic=None, titles=titles, filename=name)
+    return await export_response(
+        request, actor, scope, fmt, topic=None, titles=titles, filename=name, max_file_bytes=max_file_bytes(request)
+    )
 
 
 _FORMAT = Query("format", str, "jsonl (default), csv or html (a zip: static pages, events.jsonl, verify.py)")
+_MAX_FILE = Query(
+    "max_file_bytes",
+    int,
+    f"html: include each attached file up to this size (default {DEFAULT_MAX_FILE_BYTES}; 0: none); "
+    "larger ones are listed, not included",
+)
 routes: list[BaseRoute] = [
     api_route(
         "GET",
         "/conversations/{id:id}/export",
         export_conversation,
         "Export a conversation, or one topic of it: JSONL or CSV streamed, or a verifiable HTML zip",
-        query=[_FORMAT, Query("topic", str, "only this topic (matched without regard to case)")],
-        errors=("not_authenticated", "conversation_not_found", "wrong_value", "too_long", "bad_format"),
+        query=[_FORMAT, Query("topic", str, "only this topic (matched without regard to case)"), _MAX_FILE],
+        errors=(
+            "not_authenticated",
+            "conversation_not_found",
+            "wrong_value",
+            "too_long",
+            "bad_format",
+            "wrong_type",
+            "out_of_range",
+        ),
     ),
     api_route(
         "GET",
@@ -115,6 +140,7 @@ routes: list[BaseRoute] = [
             Query("to", str, "last UTC day, included (YYYY-MM-DD), or an ISO date-time, excluded", required=True),
             Query("conversation", int, "a conversation id; repeat for several; none: every conversation"),
             _FORMAT,
+            _MAX_FILE,
         ],
         errors=(
             "not_authenticated",

@@ -6,6 +6,7 @@ Layout of the zip::
     topics/c4-1.html …    one page per topic (per conversation for a date range)
     style.css             the only stylesheet; pages carry no script and no inline style
     messages.jsonl        every message as the JSONL export writes it
+    files/<sha256>/<name> the files the messages carry, each at most ``max_file_bytes``
     events.jsonl          the chains of the bundle's conversations, from seq 1
     verify.py             chat/archive/verifier.py, verbatim (Python standard library only)
     manifest.json         sha256 of every other file, the chain heads, the scope
@@ -14,6 +15,14 @@ The pages open offline and ask for nothing: a Content-Security-Policy meta
 ``default-src 'none'; style-src 'self'`` and no URL but the stylesheet's and the
 messages' own links (plain anchors). Each message body sits between
 ``<!--body:ID-->`` and ``<!--/body-->`` so the verifier compares it with its event.
+
+Files: each attachment of an exported message (deleted and erased ones list
+none) is copied from the file store when it is at most ``max_file_bytes``
+(default :data:`DEFAULT_MAX_FILE_BYTES`; 0: no file), hashed on the way: bytes
+that do not hash to their sha256 (a swapped blob) or a blob missing from the
+store are left out and named in the manifest's ``files_unavailable``. Larger
+files are listed on the pages, said not to be included. The verifier checks
+each included file against the sha256 the ``message.posted`` event carries.
 
 Built in a temporary directory, one file at a time (messages and events are
 read in keyset batches from one read snapshot: memory stays flat), then zipped
@@ -29,15 +38,20 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import quote
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.archive import verifier
 from chat.archive.export import Scope, chain_lines, iter_messages, jsonl_line
+from chat.files.sniff import clean_file_name
+from chat.files.storage import BlobStore
 from chat.web.i18n import Translator
 from chat.web.pages import environment
 
 STATIC_CSS = Path(__file__).resolve().parents[3] / "static" / "css" / "archive.css"
+DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024  # per file; larger files are listed, not included
+COPY_CHUNK = 1024 * 1024
 _SPLIT = "<!--messages-->"
 
 
@@ -47,6 +61,7 @@ class Bundle:
     manifest_sha256: str
     heads: dict[str, dict[str, Any]]
     messages: int
+    files: dict[str, int]  # attached files included, too large, unavailable
 
 
 @dataclass
@@ -88,10 +103,13 @@ async def build_bundle(
     tr: Translator,
     exported_by: str,
     exported_at: str,
+    blobs: BlobStore | None = None,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> Bundle:
     """Write the bundle's files under ``root`` and zip them to ``root/export.zip``."""
     files = root / "bundle"
     digests: dict[str, str] = {}
+    carried = _Carried(files, blobs, max_file_bytes, digests)
     pages: list[_Page] = []
     topic_names: set[str] = set()
     count = 0
@@ -120,7 +138,8 @@ async def build_bundle(
             )
             page.write(head.encode())
         pages[-1].messages += 1
-        page.write(message_tpl.render(_=tr, m=record, bundle=True).encode())
+        await carried.add(record["attachments"])
+        page.write(message_tpl.render(_=tr, m=record, bundle=True, carried=carried).encode())
     if page is not None:
         page.write(tail.encode())
         page.close(digests)
@@ -145,6 +164,7 @@ async def build_bundle(
         count=count,
         exported_at=exported_at,
         exported_by=exported_by,
+        carried=carried,
     )
     _write(files, "index.html", index.encode(), digests)
     _write(files, "style.css", _read(STATIC_CSS), digests)
@@ -159,19 +179,71 @@ async def build_bundle(
             "to": scope.end.isoformat(timespec="microseconds") if scope.end else None,
         },
         "messages": count,
+        "max_file_bytes": max_file_bytes,
+        "files_unavailable": sorted(carried.unavailable),
     }
     manifest["seal"] = verifier.seal(manifest)
     manifest_bytes = verifier.manifest_bytes(manifest)
     _write(files, verifier.MANIFEST, manifest_bytes, {})
     target = root / "export.zip"
     await asyncio.to_thread(_zip, files, sorted([*digests, verifier.MANIFEST]), target)
-    return Bundle(target, hashlib.sha256(manifest_bytes).hexdigest(), heads, count)
+    return Bundle(target, hashlib.sha256(manifest_bytes).hexdigest(), heads, count, carried.summary())
 
 
 def _zip(files: Path, names: list[str], target: Path) -> None:
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as z:
-        for name in names:
-            z.write(files / name, name)
+        for name in names:  # attached files are mostly compressed already: stored as they are
+            z.write(files / name, name, zipfile.ZIP_STORED if name.startswith(verifier.FILES) else None)
+
+
+class _Carried:
+    """The attached files of the bundle: which are included (copied and checked), which are not."""
+
+    def __init__(self, root: Path, blobs: BlobStore | None, max_bytes: int, digests: dict[str, str]) -> None:
+        self.root, self.blobs, self.max_bytes, self.digests = root, blobs, max_bytes, digests
+        self.included: dict[tuple[str, str], str] = {}  # (sha256, name) -> path in the bundle
+        self.unavailable: set[str] = set()  # sha256 of files the store could not give intact
+        self.too_large = 0
+
+    def href(self, sha256: str, name: str) -> str | None:
+        """The included file's address from a topic page, or None."""
+        path = self.included.get((sha256, name))
+        return None if path is None else "../" + quote(path)
+
+    async def add(self, attachments: list[dict[str, Any]]) -> None:
+        for a in attachments:
+            key = (str(a["sha256"]), str(a["name"]))
+            if key in self.included or key[0] in self.unavailable:
+                continue
+            if int(a["size"]) > self.max_bytes or self.blobs is None:
+                self.too_large += 1
+                continue
+            path = f"{verifier.FILES}{key[0]}/{clean_file_name(key[1])}"
+            digest = await asyncio.to_thread(_copy, self.blobs, key[0], self.root / path)
+            if digest != key[0]:
+                (self.root / path).unlink(missing_ok=True)
+                self.unavailable.add(key[0])
+                continue
+            self.included[key] = path
+            self.digests[path] = digest
+
+    def summary(self) -> dict[str, int]:
+        return {"included": len(self.included), "too_large": self.too_large, "unavailable": len(self.unavailable)}
+
+
+def _copy(blobs: BlobStore, sha256: str, target: Path) -> str | None:
+    """Copy a stored blob, hashing it on the way; None when the store has no such blob."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    try:
+        with blobs.open(sha256) as source, target.open("wb") as out:
+            while chunk := source.read(COPY_CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+    except (FileNotFoundError, ValueError):
+        target.unlink(missing_ok=True)
+        return None
+    return digest.hexdigest()
 
 
 def _read(path: Path) -> bytes:

@@ -43,8 +43,9 @@ from chat.archive.export import (
 )
 from chat.channels.archive import ExportFormat, record_export
 from chat.domain.actors import Actor
+from chat.files.storage import store_for
 from chat.store import models
-from chat.web.archive.bundle import build_bundle
+from chat.web.archive.bundle import DEFAULT_MAX_FILE_BYTES, build_bundle
 from chat.web.i18n import Translator
 from chat.web.pages import language
 from chat.web.state import services
@@ -66,6 +67,7 @@ async def export_response(
     topic: str | None,
     titles: dict[int, str],
     filename: str,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> Response:
     db = services(request).db
     async with db.read() as session:
@@ -76,7 +78,9 @@ async def export_response(
         "cache-control": "no-store",
     }
     if fmt == "html":
-        return await _bundle_response(request, actor, scope, topic=topic, titles=titles, headers=headers)
+        return await _bundle_response(
+            request, actor, scope, topic=topic, titles=titles, headers=headers, max_file_bytes=max_file_bytes
+        )
     async with db.transaction() as session:
         await record_export(session, actor, scope, fmt, topic=topic, extra={"messages": count})
     return StreamingResponse(_rows(request, scope, fmt), media_type=_TYPES[fmt], headers=headers)
@@ -103,6 +107,7 @@ async def _bundle_response(
     topic: str | None,
     titles: dict[int, str],
     headers: dict[str, str],
+    max_file_bytes: int,
 ) -> Response:
     db = services(request).db
     root = Path(tempfile.mkdtemp(prefix="salon-export-"))
@@ -121,11 +126,14 @@ async def _bundle_response(
                 tr=Translator(language(request)),
                 exported_by=actor.username,
                 exported_at=models.utcnow().isoformat(),
+                blobs=store_for(services(request).settings.upload_path),
+                max_file_bytes=max_file_bytes,
             )
         extra: dict[str, Any] = {
             "messages": bundle.messages,
             "manifest_sha256": bundle.manifest_sha256,
             "chains": bundle.heads,
+            "files": bundle.files,
         }
         async with db.transaction() as session:
             await record_export(session, actor, scope, "html", topic=topic, extra=extra)
