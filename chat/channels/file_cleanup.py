@@ -13,7 +13,8 @@ In both cases the bytes (and the thumbnail's) are removed from the store when no
 upload still names them: identical files are stored once, so another upload of the same
 content, or another message's, keeps them. A blob stored again within the last
 :data:`BLOB_GRACE_S` seconds is left for the next run (an upload of the same bytes racing
-the cleanup keeps its file). Each run looks at every dead file again, so a run that
+the cleanup keeps its file). Temporary files of uploads cut off by a crash go after a day.
+Each run looks at every dead file again, so a run that
 failed half-way, or a crash between the commit and the removal, is made good by the next.
 """
 
@@ -135,6 +136,7 @@ async def clean_files(
         candidates |= await dead_digests(session)
         doomed = candidates - await still_used(session, candidates)
     removed = 0
+    await store.remove_abandoned(UNATTACHED_FOR.total_seconds())
     for digest in sorted(doomed):
         if store.exists(digest) and await store.delete(digest, idle_s=grace_s):
             removed += 1

@@ -55,6 +55,10 @@ class BlobStore(Protocol):
         """A new file to stream an upload into, on the store's own filesystem."""
         ...
 
+    async def remove_abandoned(self, older_than_s: float) -> int:
+        """Remove temporary files older than ``older_than_s`` (uploads cut off by a crash); how many."""
+        ...
+
 
 def check_digest(sha256: str) -> str:
     if not _DIGEST.fullmatch(sha256):
@@ -121,6 +125,21 @@ class LocalStore:
             path.unlink(missing_ok=True)
             raise
         return await self.put(path)
+
+    async def remove_abandoned(self, older_than_s: float) -> int:
+        return await asyncio.to_thread(self._remove_abandoned, older_than_s)
+
+    def _remove_abandoned(self, older_than_s: float) -> int:
+        removed = 0
+        tmp = self.root / "tmp"
+        for path in tmp.iterdir() if tmp.is_dir() else ():
+            try:
+                if time.time() - path.stat().st_mtime > older_than_s:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                pass
+        return removed
 
     def open(self, sha256: str) -> BinaryIO:
         return self.path_of(sha256).open("rb")

@@ -76,3 +76,13 @@ def test_previews(tmp_path: Path) -> None:
     not_pdf = tmp_path / "x.pdf"
     not_pdf.write_bytes(b"%PDF-1.7 and then nothing")
     assert pdf_preview(not_pdf).thumbnail is None
+
+
+async def test_abandoned_temporary_files_are_removed_after_a_while(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    assert await store.remove_abandoned(60) == 0  # no tmp directory yet
+    old, fresh = write_temp(store, b"cut off by a crash"), write_temp(store, b"still arriving")
+    past = time.time() - 7200
+    os.utime(old, (past, past))
+    assert await store.remove_abandoned(3600) == 1
+    assert not old.exists() and fresh.exists()

@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from chat.config import Settings
 from chat.store.db import Database
 from tests.channels.messaging_support import channel, events_of
-from tests.factories import Cast
+from tests.factories import Cast, password_of
 from tests.files.support import API, file_counts, png_bytes, png_claiming, upload, upload_id
 from tests.web.authhelp import as_user
 
@@ -263,3 +263,34 @@ async def test_attachments_must_be_ones_own_unattached_uploads(
         event = (await events_of(s, "message.posted"))[-1]
     shas = [a["sha256"] for a in event.payload["message"]["attachments"]]  # the audit chain covers each file
     assert shas == [a["sha256"] for a in first.json()["attachments"]]
+
+
+async def test_a_cross_site_upload_with_the_session_cookie_is_refused(
+    db: Database, cast: Cast, client: httpx2.AsyncClient, settings: Settings
+) -> None:
+    login = await client.post(f"{API}/session", json={"username": "bob", "password": password_of("bob")})
+    assert login.status_code == 200
+    for headers in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+        await refused(
+            db,
+            settings,
+            functools.partial(client.post, f"{API}/uploads", files={"file": ("a.txt", b"hi")}, headers=headers),
+            403,
+            "csrf_failed",
+        )
+    same = {"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"}
+    response = await client.post(f"{API}/uploads", files={"file": ("a.txt", b"hi")}, headers=same)
+    assert response.status_code == 201, response.text
+
+
+async def test_a_retried_post_returns_the_stored_attachments(
+    db: Database, cast: Cast, client: httpx2.AsyncClient, bob: dict[str, str]
+) -> None:
+    sales = await channel(db, cast.alice, "sales", members=[cast.bob])
+    file_id = await upload_id(client, bob, png_bytes())
+    payload = {"topic": "Q3", "body": "", "nonce": "r1", "attachments": [file_id]}
+    first = await client.post(f"{API}/conversations/{sales}/messages", json=payload, headers=bob)
+    before = await file_counts(db)
+    again = await client.post(f"{API}/conversations/{sales}/messages", json=payload, headers=bob)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json() == first.json() and await file_counts(db) == before
