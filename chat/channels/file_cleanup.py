@@ -26,10 +26,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, exists, or_, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.archive.periodic import Periodic, Sleep
+from chat.channels.uploads import ATTACHED, IN_A_LIVE_MESSAGE
 from chat.domain.events import append_event
 from chat.files.storage import BlobStore
 from chat.store import models
@@ -51,19 +52,6 @@ class CleanupReport:
     removed_blobs: int
 
 
-_attached = exists().where(models.MessageAttachment.upload_id == models.Upload.id)
-_live_message = (
-    select(models.MessageAttachment.upload_id)
-    .join(models.Message, models.Message.id == models.MessageAttachment.message_id)
-    .where(
-        models.MessageAttachment.upload_id == models.Upload.id,
-        models.Message.deleted_at.is_(None),
-        models.Message.redacted_at.is_(None),
-    )
-    .exists()
-)
-
-
 async def expire_unattached(session: AsyncSession, now: datetime, batch_size: int = BATCH_SIZE) -> tuple[int, set[str]]:
     """Delete the rows of (at most ``batch_size``) uploads never attached and older than
     :data:`UNATTACHED_FOR`: how many, and the digests they named (candidates for removal)."""
@@ -71,7 +59,7 @@ async def expire_unattached(session: AsyncSession, now: datetime, batch_size: in
         (
             await session.execute(
                 select(models.Upload)
-                .where(~_attached, models.Upload.created_at < now - UNATTACHED_FOR)
+                .where(~ATTACHED, models.Upload.created_at < now - UNATTACHED_FOR)
                 .order_by(models.Upload.id)
                 .limit(batch_size)
             )
@@ -98,7 +86,7 @@ async def dead_digests(session: AsyncSession) -> set[str]:
     """The digests of files whose every carrying message is deleted or erased."""
     rows = (
         await session.execute(
-            select(models.Upload.sha256, models.Upload.thumbnail_sha256).where(_attached, ~_live_message)
+            select(models.Upload.sha256, models.Upload.thumbnail_sha256).where(ATTACHED, ~IN_A_LIVE_MESSAGE)
         )
     ).all()
     return _digests(rows)
@@ -108,7 +96,7 @@ async def still_used(session: AsyncSession, digests: set[str]) -> set[str]:
     """Those of ``digests`` a live upload (not attached yet, or carried by a live message) names."""
     if not digests:
         return set()
-    live = or_(~_attached, _live_message)
+    live = or_(~ATTACHED, IN_A_LIVE_MESSAGE)
     named = or_(models.Upload.sha256.in_(digests), models.Upload.thumbnail_sha256.in_(digests))
     rows = (
         await session.execute(select(models.Upload.sha256, models.Upload.thumbnail_sha256).where(named, live))

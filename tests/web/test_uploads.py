@@ -201,14 +201,24 @@ async def test_the_quota_counts_the_sizes_of_ones_uploads(
     db: Database, cast: Cast, client: httpx2.AsyncClient, app: Starlette, settings: Settings, bob: dict[str, str]
 ) -> None:
     chunk = bytes(range(256)) * 32  # 8192 bytes of octet-stream
-    for i in range(3):
-        await upload_id(client, bob, chunk[: 8000 - i], f"part{i}.bin")  # 23,997 bytes of 24,576
+    ids = [await upload_id(client, bob, chunk[: 8000 - i], f"part{i}.bin") for i in range(3)]  # 23,997 of 24,576
     more = chunk[:600]
     response = await refused(db, settings, lambda: upload(client, bob, more), 422, "quota_exceeded")
     assert response.json()["error"]["quota"] == 3 * SMALL_LIMIT
     assert (await upload(client, bob, chunk[:500])).status_code == 201  # still fits
     carol = await as_user(client, app, cast.carol)  # the quota is per user
     assert (await upload(client, carol, more)).status_code == 201
+    sales = await channel(db, cast.alice, "sales", members=[cast.bob])
+    posted = await client.post(
+        f"{API}/conversations/{sales}/messages",
+        json={"topic": "t", "body": "", "nonce": "q", "attachments": [ids[0]]},
+        headers=bob,
+    )
+    assert posted.status_code == 201, posted.text
+    await refused(db, settings, lambda: upload(client, bob, more), 422, "quota_exceeded")  # attached still counts
+    deleted = await client.request("DELETE", f"{API}/messages/{posted.json()['id']}", json={}, headers=bob)
+    assert deleted.status_code == 200, deleted.text
+    assert (await upload(client, bob, more)).status_code == 201  # a deleted message's file no longer counts
 
 
 async def test_a_decompression_bomb_is_refused(
