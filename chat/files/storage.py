@@ -108,11 +108,14 @@ class LocalStore:
             source.unlink(missing_ok=True)
             os.utime(target)
             return sha256
+        new_dirs = [d for d in (target.parent.parent, target.parent) if not d.is_dir()]
         target.parent.mkdir(parents=True, exist_ok=True)
         with source.open("rb+") as f:
             os.fsync(f.fileno())
         os.replace(source, target)
         _fsync_dir(target.parent)
+        for directory in new_dirs:  # a new ab/ or ab/cd/: its entry in the parent must last too
+            _fsync_dir(directory.parent)
         return sha256
 
     async def put_bytes(self, data: bytes) -> str:
