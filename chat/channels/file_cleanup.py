@@ -9,13 +9,14 @@ Two kinds of files go:
   erasure) no longer serves its files at once (``policy.can_fetch_file``); the rows stay,
   for the audit trail (the ``message.posted`` event names each file's sha256).
 
-In both cases the bytes (and the thumbnail's) are removed from the store when no live
-upload still names them: identical files are stored once, so another upload of the same
-content, or another message's, keeps them. A blob stored again within the last
-:data:`BLOB_GRACE_S` seconds is left for the next run (an upload of the same bytes racing
-the cleanup keeps its file). Temporary files of uploads cut off by a crash go after a day.
-Each run looks at every dead file again, so a run that
-failed half-way, or a crash between the commit and the removal, is made good by the next.
+The bytes: every stored blob that no live upload (not attached yet, or carried by a live
+message) names is removed, its thumbnail's alike. Identical files are stored once, so another
+upload of the same content, or another message's, keeps them; bytes no row names at all (an
+upload refused by the quota in the instant between storing and recording) go too. A blob
+stored (or stored again) within the last :data:`BLOB_GRACE_S` seconds is left for the next
+run: an upload in flight, or one of the same bytes racing the cleanup, keeps its file.
+Temporary files of uploads cut off by a crash go after a day. Each run compares the whole
+store with the database, so a run that failed half-way is made good by the next.
 """
 
 from __future__ import annotations
@@ -52,9 +53,9 @@ class CleanupReport:
     removed_blobs: int
 
 
-async def expire_unattached(session: AsyncSession, now: datetime, batch_size: int = BATCH_SIZE) -> tuple[int, set[str]]:
+async def expire_unattached(session: AsyncSession, now: datetime, batch_size: int = BATCH_SIZE) -> int:
     """Delete the rows of (at most ``batch_size``) uploads never attached and older than
-    :data:`UNATTACHED_FOR`: how many, and the digests they named (candidates for removal)."""
+    :data:`UNATTACHED_FOR`; how many."""
     rows = (
         (
             await session.execute(
@@ -79,29 +80,15 @@ async def expire_unattached(session: AsyncSession, now: datetime, batch_size: in
         )
     if rows:
         await session.execute(delete(models.Upload).where(models.Upload.id.in_([r.id for r in rows])))
-    return len(rows), _digests((r.sha256, r.thumbnail_sha256) for r in rows)
+    return len(rows)
 
 
-async def dead_digests(session: AsyncSession) -> set[str]:
-    """The digests of files whose every carrying message is deleted or erased."""
-    rows = (
-        await session.execute(
-            select(models.Upload.sha256, models.Upload.thumbnail_sha256).where(ATTACHED, ~IN_A_LIVE_MESSAGE)
-        )
-    ).all()
-    return _digests(rows)
-
-
-async def still_used(session: AsyncSession, digests: set[str]) -> set[str]:
-    """Those of ``digests`` a live upload (not attached yet, or carried by a live message) names."""
-    if not digests:
-        return set()
+async def live_digests(session: AsyncSession) -> set[str]:
+    """The digests (files and thumbnails) that live uploads name: not attached yet, or carried by a
+    live message."""
     live = or_(~ATTACHED, IN_A_LIVE_MESSAGE)
-    named = or_(models.Upload.sha256.in_(digests), models.Upload.thumbnail_sha256.in_(digests))
-    rows = (
-        await session.execute(select(models.Upload.sha256, models.Upload.thumbnail_sha256).where(named, live))
-    ).all()
-    return _digests(rows) & digests
+    rows = (await session.execute(select(models.Upload.sha256, models.Upload.thumbnail_sha256).where(live))).all()
+    return _digests(rows)
 
 
 def _digests(pairs: Iterable[tuple[str, str | None]]) -> set[str]:
@@ -112,21 +99,19 @@ async def clean_files(
     db: Database, store: BlobStore, *, now: datetime, grace_s: float = BLOB_GRACE_S, batch_size: int = BATCH_SIZE
 ) -> CleanupReport:
     """One cleanup at ``now``: expire unattached uploads, then remove the bytes no live upload names."""
-    candidates: set[str] = set()
     expired = 0
     while True:
-        count, digests = await db.write(lambda session: expire_unattached(session, now, batch_size))
+        count = await db.write(lambda session: expire_unattached(session, now, batch_size))
         expired += count
-        candidates |= digests
         if count < batch_size:
             break
+    stored = await store.digests()  # listed before reading what is live: a newer blob is in neither
     async with db.read() as session:
-        candidates |= await dead_digests(session)
-        doomed = candidates - await still_used(session, candidates)
+        doomed = stored - await live_digests(session)
     removed = 0
     await store.remove_abandoned(UNATTACHED_FOR.total_seconds())
     for digest in sorted(doomed):
-        if store.exists(digest) and await store.delete(digest, idle_s=grace_s):
+        if await store.delete(digest, idle_s=grace_s):
             removed += 1
     return CleanupReport(expired_uploads=expired, removed_blobs=removed)
 

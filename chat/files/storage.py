@@ -1,7 +1,7 @@
 """A content-addressed blob store: bytes are named by their sha256, stored once.
 
 :class:`BlobStore` is the whole interface the server uses (``put``, ``put_bytes``,
-``open``, ``exists``, ``delete``, ``temp_file``), small enough for an
+``open``, ``exists``, ``delete``, ``temp_file``, ``digests``, ``remove_abandoned``), small enough for an
 S3-compatible backend. :class:`LocalStore` keeps ``<root>/ab/cd/<sha256>``:
 
 * ``put`` takes a file already written (an upload's temporary file, in ``<root>/tmp``
@@ -53,6 +53,10 @@ class BlobStore(Protocol):
 
     def temp_file(self) -> tuple[BinaryIO, Path]:
         """A new file to stream an upload into, on the store's own filesystem."""
+        ...
+
+    async def digests(self) -> set[str]:
+        """The digest of every blob stored."""
         ...
 
     async def remove_abandoned(self, older_than_s: float) -> int:
@@ -128,6 +132,14 @@ class LocalStore:
             path.unlink(missing_ok=True)
             raise
         return await self.put(path)
+
+    async def digests(self) -> set[str]:
+        return await asyncio.to_thread(self._digests)
+
+    def _digests(self) -> set[str]:
+        if not self.root.is_dir():
+            return set()
+        return {p.name for p in self.root.glob("??/??/*") if _DIGEST.fullmatch(p.name)}
 
     async def remove_abandoned(self, older_than_s: float) -> int:
         return await asyncio.to_thread(self._remove_abandoned, older_than_s)

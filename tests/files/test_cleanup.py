@@ -110,3 +110,15 @@ async def test_the_scheduler_runs_at_start_then_each_interval(db: Database, cast
         assert not store.exists(sha) and await upload_ids(db) == []
     finally:
         await cleanup.close()
+
+
+async def test_bytes_no_row_names_go_after_the_grace(db: Database, cast: Cast, tmp_path: Path) -> None:
+    """An upload refused between storing and recording (a quota race) leaves bytes no row names."""
+    store = LocalStore(tmp_path / "uploads")
+    old_orphan, new_orphan = await store.put_bytes(b"never recorded"), await store.put_bytes(b"being recorded")
+    _, kept_sha = await stored_upload(db, store, cast.bob, b"recorded")
+    age(store, old_orphan)
+    age(store, kept_sha)
+    report = await clean_files(db, store, now=models.utcnow())
+    assert (report.expired_uploads, report.removed_blobs) == (0, 1)
+    assert not store.exists(old_orphan) and store.exists(new_orphan) and store.exists(kept_sha)
