@@ -200,6 +200,7 @@ async def test_only_raster_images_are_inline(
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["content-security-policy"] == "sandbox; default-src 'none'"
     assert response.headers["cache-control"] == "private, no-cache"
+    assert response.headers["cross-origin-resource-policy"] == "same-origin"
 
 
 async def test_thumbnails_are_re_encoded_without_metadata(files: Files, cast: Cast) -> None:
