@@ -5,7 +5,8 @@ An upload belongs to its uploader until a message carries it
 
 * ``record_upload``: one ``uploads`` row and one ``upload.created`` event (account
   chain, audience ``subject``: only the uploader hears of it), after the bytes are
-  durably stored. The quota counts the sizes of the user's uploads.
+  durably stored. The quota counts the sizes of the user's uploads, except those of
+  deleted messages (``used_bytes``).
 * ``access_upload``: the upload, for whoever may fetch it (``policy.can_fetch_file``),
   else the 404 of a missing id.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.channels.attachments import UploadOut, upload_out
@@ -47,9 +48,27 @@ def file_not_found() -> NotFound:
 # --- uploading ----------------------------------------------------------------------------
 
 
+# an upload some message carries; one a live message (neither deleted nor erased) carries
+ATTACHED = exists().where(models.MessageAttachment.upload_id == models.Upload.id)
+IN_A_LIVE_MESSAGE = (
+    select(models.MessageAttachment.upload_id)
+    .join(models.Message, models.Message.id == models.MessageAttachment.message_id)
+    .where(
+        models.MessageAttachment.upload_id == models.Upload.id,
+        models.Message.deleted_at.is_(None),
+        models.Message.redacted_at.is_(None),
+    )
+    .exists()
+)
+
+
 async def used_bytes(session: AsyncSession, user_id: int) -> int:
+    """The sizes of the user's uploads that still count: not attached yet, or carried by a live message
+    (a deleted message's files no longer count)."""
     total = await session.scalar(
-        select(func.coalesce(func.sum(models.Upload.size), 0)).where(models.Upload.uploader_id == user_id)
+        select(func.coalesce(func.sum(models.Upload.size), 0)).where(
+            models.Upload.uploader_id == user_id, or_(~ATTACHED, IN_A_LIVE_MESSAGE)
+        )
     )
     return int(total or 0)
 

@@ -11,6 +11,8 @@ Everything here is CPU-bound and runs in a worker thread (:func:`preview`).
   :data:`THUMB_SIZE` whatever the page's declared size. pdfium is not thread-safe,
   so one lock serialises it.
 
+At most two previews are decoded at once, whatever the number of uploads in flight.
+
 A file that cannot be read as what its bytes claim (a truncated PNG, a broken PDF)
 simply gets no preview: it stays a downloadable file.
 """
@@ -33,6 +35,7 @@ MAX_PIXELS = 50_000_000  # width × height of an image we agree to decode (a 50-
 THUMB_SIZE = (400, 400)
 PDF_MAX_PAGE_POINTS = 14_400  # pdfium's own limit on a page side (200 inches)
 _PDFIUM = threading.Lock()
+_DECODING = threading.BoundedSemaphore(2)  # previews decoded at once: each may take a few hundred MB
 
 
 class PreviewRefused(Exception):
@@ -57,7 +60,7 @@ async def preview(path: Path, content_type: str) -> Preview:
 
 
 def image_preview(path: Path) -> Preview:
-    with warnings.catch_warnings():
+    with _DECODING, warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             with Image.open(path) as image:
@@ -98,7 +101,7 @@ def _encode(image: Image.Image, kind: str) -> bytes:
 def pdf_preview(path: Path) -> Preview:
     import pypdfium2 as pdfium  # type: ignore[import-untyped]
 
-    with _PDFIUM:
+    with _DECODING, _PDFIUM:
         try:
             pdf = pdfium.PdfDocument(path)
         except Exception as exc:

@@ -1,7 +1,7 @@
 """A content-addressed blob store: bytes are named by their sha256, stored once.
 
 :class:`BlobStore` is the whole interface the server uses (``put``, ``put_bytes``,
-``open``, ``exists``, ``delete``, ``temp_file``), small enough for an
+``open``, ``exists``, ``delete``, ``temp_file``, ``digests``, ``remove_abandoned``), small enough for an
 S3-compatible backend. :class:`LocalStore` keeps ``<root>/ab/cd/<sha256>``:
 
 * ``put`` takes a file already written (an upload's temporary file, in ``<root>/tmp``
@@ -9,6 +9,8 @@ S3-compatible backend. :class:`LocalStore` keeps ``<root>/ab/cd/<sha256>``:
   the directory, so once ``put`` returns the bytes survive a crash; the caller
   acknowledges the upload only then. Identical bytes are stored once: a second
   ``put`` of the same content drops its temporary file.
+* ``delete(sha256, idle_s=…)`` leaves alone bytes stored or stored again within ``idle_s``
+  seconds: an upload of the same content racing a cleanup keeps its bytes.
 * Names are server-made (hex digests): nothing a client sends reaches the path.
 
 Hashing and fsync block, so ``put`` runs them in a worker thread.
@@ -17,11 +19,11 @@ Hashing and fsync block, so ``put`` runs them in a worker thread.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -44,12 +46,21 @@ class BlobStore(Protocol):
 
     def exists(self, sha256: str) -> bool: ...
 
-    async def delete(self, sha256: str) -> None:
-        """Remove the bytes (no error when absent)."""
+    async def delete(self, sha256: str, *, idle_s: float = 0) -> bool:
+        """Remove the bytes unless they were stored (or stored again) in the last ``idle_s`` seconds;
+        True when they are gone (absent already included)."""
         ...
 
     def temp_file(self) -> tuple[BinaryIO, Path]:
         """A new file to stream an upload into, on the store's own filesystem."""
+        ...
+
+    async def digests(self) -> set[str]:
+        """The digest of every blob stored."""
+        ...
+
+    async def remove_abandoned(self, older_than_s: float) -> int:
+        """Remove temporary files older than ``older_than_s`` (uploads cut off by a crash); how many."""
         ...
 
 
@@ -97,14 +108,18 @@ class LocalStore:
     def _put(self, source: Path) -> str:
         sha256 = hash_file(source)
         target = self.path_of(sha256)
-        if target.exists():
+        if target.exists():  # stored once; touched, so a cleanup running now leaves it alone
             source.unlink(missing_ok=True)
+            os.utime(target)
             return sha256
+        new_dirs = [d for d in (target.parent.parent, target.parent) if not d.is_dir()]
         target.parent.mkdir(parents=True, exist_ok=True)
         with source.open("rb+") as f:
             os.fsync(f.fileno())
         os.replace(source, target)
         _fsync_dir(target.parent)
+        for directory in new_dirs:  # a new ab/ or ab/cd/: its entry in the parent must last too
+            _fsync_dir(directory.parent)
         return sha256
 
     async def put_bytes(self, data: bytes) -> str:
@@ -118,16 +133,44 @@ class LocalStore:
             raise
         return await self.put(path)
 
+    async def digests(self) -> set[str]:
+        return await asyncio.to_thread(self._digests)
+
+    def _digests(self) -> set[str]:
+        if not self.root.is_dir():
+            return set()
+        return {p.name for p in self.root.glob("??/??/*") if _DIGEST.fullmatch(p.name)}
+
+    async def remove_abandoned(self, older_than_s: float) -> int:
+        return await asyncio.to_thread(self._remove_abandoned, older_than_s)
+
+    def _remove_abandoned(self, older_than_s: float) -> int:
+        removed = 0
+        tmp = self.root / "tmp"
+        for path in tmp.iterdir() if tmp.is_dir() else ():
+            try:
+                if time.time() - path.stat().st_mtime > older_than_s:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                pass
+        return removed
+
     def open(self, sha256: str) -> BinaryIO:
         return self.path_of(sha256).open("rb")
 
     def exists(self, sha256: str) -> bool:
         return self.path_of(sha256).is_file()
 
-    async def delete(self, sha256: str) -> None:
+    async def delete(self, sha256: str, *, idle_s: float = 0) -> bool:
         path = self.path_of(sha256)
-        with contextlib.suppress(FileNotFoundError):
+        try:
+            if idle_s and time.time() - path.stat().st_mtime < idle_s:
+                return False
             path.unlink()
+        except FileNotFoundError:
+            pass
+        return True
 
 
 def store_for(root: Path) -> LocalStore:

@@ -13,7 +13,8 @@ Headers, decided by the type sniffed at upload (never the name or the client):
 * always ``X-Content-Type-Options: nosniff`` and ``Content-Security-Policy: sandbox;
   default-src 'none'`` (a file opened directly can run nothing and load nothing),
   ``Cache-Control: private, no-cache`` (shared caches keep nothing; the browser
-  revalidates by ETag, so access taken away takes effect at once).
+  revalidates by ETag, so access taken away takes effect at once),
+  ``Cross-Origin-Resource-Policy: same-origin`` (no other site embeds them).
 
 Range requests and HEAD are Starlette's ``FileResponse``'s own.
 """
@@ -49,6 +50,7 @@ def _serve(request: Request, sha256: str, name: str, content_type: str) -> Respo
         "x-content-type-options": "nosniff",
         "content-security-policy": FILE_CSP,
         "cache-control": "private, no-cache",
+        "cross-origin-resource-policy": "same-origin",
     }
     disposition = "inline" if is_inline(content_type) else "attachment"
     return FileResponse(
