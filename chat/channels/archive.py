@@ -92,7 +92,7 @@ async def record_export(
         kind="archive.exported",
         actor_id=actor.id,
         conversation_id=None,
-        audience="staff",
+        audience="admins",
         data={
             "conversations": list(scope.conversation_ids),
             "topic": topic,

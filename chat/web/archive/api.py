@@ -11,7 +11,8 @@ repeated ``conversation`` parameters). Both are answered by
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+import re
+from datetime import datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,12 +25,13 @@ from chat.errors import Invalid
 from chat.validation import INT64_MAX
 from chat.web.archive.exporting import export_response
 from chat.web.auth import require_actor
-from chat.web.http import path_id, text_query
+from chat.web.http import moment, path_id, text_query
 from chat.web.openapi import Query, api_route
 from chat.web.state import services
 
 TOPIC_KEY_MAX = TOPIC_MAX * 4  # a topic key (case-folded) in the archive's page addresses
 MAX_CONVERSATIONS = 500  # conversation parameters in one compliance export
+_ID = re.compile(r"[0-9]{1,19}")  # ASCII digits only (str.isdigit also takes ², ٣ …), never thousands of them
 
 
 def export_format(request: Request) -> ExportFormat:
@@ -58,15 +60,9 @@ def day_or_time(request: Request, name: str, *, end: bool) -> datetime:
     raw = request.query_params.get(name, "")
     if not raw:
         raise Invalid("missing_field", f"{name} is required (YYYY-MM-DD)", field=name)
-    try:
-        if len(raw) == 10:
-            day = date.fromisoformat(raw)
-            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            return moment + timedelta(days=1) if end else moment
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        raise Invalid("bad_format", f"{name} must be a date (YYYY-MM-DD) or an ISO date-time", field=name) from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if len(raw) > 40:
+        raise Invalid("bad_format", f"{name} must be a date (YYYY-MM-DD) or an ISO date-time", field=name)
+    return moment(raw, name, end_of_day=end, code="bad_format")
 
 
 def conversation_ids(request: Request) -> list[int]:
@@ -75,7 +71,7 @@ def conversation_ids(request: Request) -> list[int]:
         raise Invalid("too_many", f"at most {MAX_CONVERSATIONS} conversations", field="conversation")
     ids = []
     for value in raw:
-        if not value.isdigit() or not 1 <= int(value) <= INT64_MAX:
+        if not _ID.fullmatch(value) or not 1 <= int(value) <= INT64_MAX:
             raise Invalid("wrong_type", "conversation must be a conversation id", field="conversation")
         ids.append(int(value))
     return ids
