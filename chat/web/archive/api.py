@@ -19,12 +19,19 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from chat.archive.export import Scope
-from chat.channels.archive import FORMATS, ExportFormat, access_archive, archive_titles, compliance_scope
+from chat.channels.archive import (
+    FORMATS,
+    ExportFormat,
+    access_archive,
+    archive_titles,
+    compliance_scope,
+    reader_limits,
+)
 from chat.channels.message_commands import TOPIC_MAX, topic_key
 from chat.errors import Invalid
 from chat.validation import INT64_MAX
 from chat.web.archive.exporting import export_response
-from chat.web.auth import require_actor
+from chat.web.auth import check_download_origin, require_actor
 from chat.web.http import moment, path_id, text_query
 from chat.web.openapi import Query, api_route
 from chat.web.state import services
@@ -44,13 +51,16 @@ def export_format(request: Request) -> ExportFormat:
 
 async def export_conversation(request: Request) -> Response:
     actor = await require_actor(request)
+    check_download_origin(request)
     conversation_id = path_id(request)
     fmt = export_format(request)
     topic = text_query(request, "topic", TOPIC_MAX)
     async with services(request).db.read() as session:
         await access_archive(session, actor, conversation_id)
         titles = await archive_titles(session, [conversation_id])
-    scope = Scope((conversation_id,), topic_key(topic) if topic is not None else None)
+        limits = await reader_limits(session, actor, (conversation_id,))
+    key = topic_key(topic) if topic is not None else None
+    scope = Scope((conversation_id,), key, hidden_places=limits.hidden_places)
     name = f"salon-c{conversation_id}" + ("-topic" if topic is not None else "")
     return await export_response(request, actor, scope, fmt, topic=topic, titles=titles, filename=name)
 
@@ -79,6 +89,7 @@ def conversation_ids(request: Request) -> list[int]:
 
 async def export_compliance(request: Request) -> Response:
     actor = await require_actor(request)
+    check_download_origin(request)
     fmt = export_format(request)
     start, end = day_or_time(request, "from", end=False), day_or_time(request, "to", end=True)
     if end <= start:
