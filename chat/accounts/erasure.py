@@ -156,7 +156,7 @@ async def erase_user(
             kind="user.erased",
             actor_id=actor.id,
             subject_id=user.id,
-            audience="staff",
+            audience="admins",
             data={k: v for k, v in result.__dict__.items() if k != "username"},
         )
         return result

@@ -264,7 +264,7 @@ async def reset_sessions(session: AsyncSession, actor: Actor, user_id: int) -> i
         kind="user.sessions_reset",
         actor_id=actor.id,
         subject_id=user.id,
-        audience="staff",
+        audience="admins",
         data={"user_id": user.id, "sessions": ended},
     )
     return ended

@@ -62,6 +62,8 @@ class Scope:
     topic_key: str | None = None
     start: datetime | None = None
     end: datetime | None = None
+    # conversations the reader may not see: an edit made while a message was there shows no topic
+    hidden_places: frozenset[int] = frozenset()
 
     @property
     def dated(self) -> bool:
@@ -139,7 +141,13 @@ def _filters(scope: Scope) -> list[ColumnElement[bool]]:
 
 
 async def topic_page(
-    session: AsyncSession, conversation_id: int, key: str, *, after: int = 0, before: int | None = None
+    session: AsyncSession,
+    conversation_id: int,
+    key: str,
+    *,
+    after: int = 0,
+    before: int | None = None,
+    hidden_places: frozenset[int] = frozenset(),
 ) -> tuple[list[dict[str, Any]], bool]:
     """One page of a topic (``PAGE_MAX`` messages after id ``after``, or the page ending before ``before``),
     oldest first, and whether more lie beyond it in the direction read."""
@@ -154,7 +162,7 @@ async def topic_page(
     rows = rows[:PAGE_MAX]
     if before is not None:
         rows.reverse()
-    return await _records(session, rows, {}), more
+    return await _records(session, rows, {}, hidden_places), more
 
 
 async def iter_messages(session: AsyncSession, scope: Scope) -> AsyncIterator[tuple[str, dict[str, Any]]]:
@@ -172,7 +180,7 @@ async def iter_messages(session: AsyncSession, scope: Scope) -> AsyncIterator[tu
             keys = [scope.topic_key] if scope.topic_key is not None else await _topic_keys(session, conversation_id)
             batches = _topic_batches(session, conversation_id, keys)
         async for rows in batches:
-            for row, record in zip(rows, await _records(session, rows, names), strict=True):
+            for row, record in zip(rows, await _records(session, rows, names, scope.hidden_places), strict=True):
                 yield row.topic_key, record
             session.expunge_all()
 
@@ -217,7 +225,10 @@ async def _dated_batches(session: AsyncSession, scope: Scope) -> AsyncIterator[l
 
 
 async def _records(
-    session: AsyncSession, rows: Sequence[models.Message], names: dict[int, dict[str, Any]]
+    session: AsyncSession,
+    rows: Sequence[models.Message],
+    names: dict[int, dict[str, Any]],
+    hidden_places: frozenset[int] = frozenset(),
 ) -> list[dict[str, Any]]:
     if not rows:
         return []
@@ -226,7 +237,12 @@ async def _records(
     revisions: dict[int, list[dict[str, Any]]] = {}
     for rev in (await session.scalars(select(r).where(r.message_id.in_(ids)).order_by(r.id))).all():
         revisions.setdefault(rev.message_id, []).append(
-            {"body": rev.body, "topic": rev.topic, "editor_id": rev.editor_id, "created_at": _iso(rev.created_at)}
+            {
+                "body": rev.body,
+                "topic": None if rev.conversation_id in hidden_places else rev.topic,
+                "editor_id": rev.editor_id,
+                "created_at": _iso(rev.created_at),
+            }
         )
     wanted = {row.author_id for row in rows} | {row.deleted_by for row in rows if row.deleted_by} - names.keys()
     if wanted:
@@ -347,6 +363,7 @@ async def chain_lines(
     *,
     withhold: frozenset[int] = frozenset(),
     sealed_audiences: frozenset[str] = frozenset(),
+    sealed_messages: frozenset[int] = frozenset(),
 ) -> AsyncIterator[dict[str, Any]]:
     """A chain's events from seq 1, each with exactly the fields its hash covers, its body and links.
 
@@ -354,10 +371,11 @@ async def chain_lines(
     body events keep their digest (the chain still verifies) without the text.
     ``sealed_audiences``: events meant for others (``staff``, ``subject``) that this reader
     may not read come as a sealed link (id, chain, seq, prev_hash, hash): the chain stays
-    continuous, their contents stay out.
+    continuous, their contents stay out. ``sealed_messages``: the same for the events of
+    messages since moved into a conversation this reader cannot see (as the events feed does).
     """
     async for row in chain_events(session, chain):
-        if row.audience in sealed_audiences:
+        if row.audience in sealed_audiences or (row.message_id is not None and row.message_id in sealed_messages):
             yield {
                 "id": row.id,
                 "chain": row.chain,

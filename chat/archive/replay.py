@@ -15,7 +15,9 @@ its events imply, and reports the first difference per table:
   (by event id) that set it, whichever chain that event is in, so a message
   moved between conversations replays the same as one that stayed.
 - **revisions**: how many each message has (its post, each edit, each topic
-  change that named it).
+  change that named it), then each one's body, in order: a post's or an edit's
+  as its event carries it, a topic change's the body it left unchanged (an
+  erased body event is skipped there too).
 - **reactions**: the ``(message, user, emoji)`` rows left after every
   ``reaction.added`` and ``reaction.removed``.
 - **memberships**: the members a conversation was created with, then every
@@ -46,7 +48,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, func, select, true
+from sqlalchemy import ColumnElement, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.archive.audit import chain_events
@@ -83,6 +85,23 @@ class ReplayReport:
         return not self.differences
 
 
+_SAME = b"same"  # a topic change's revision: the body of the revision before it
+
+
+def _bodies(history: list[tuple[int, bytes | None]], deleted: int | None) -> list[tuple[int, bytes | None]]:
+    """Each revision's body digest in revision order (events from several chains sorted by id); a topic
+    change after the message was deleted records the emptied body."""
+    out: list[tuple[int, bytes | None]] = []
+    current: bytes | None = None
+    for event_id, digest in sorted(history, key=lambda h: h[0]):
+        if digest is _SAME:
+            current = _digest("") if deleted is not None and event_id > deleted else current
+        else:
+            current = digest
+        out.append((event_id, current))
+    return out
+
+
 def _digest(text: str) -> bytes:
     return hashlib.sha256(text.encode()).digest()
 
@@ -98,6 +117,8 @@ class _Message:
     body: tuple[int, bytes | None]  # None: that event's body was erased
     deleted: int | None = None
     revisions: int = 0
+    # every revision as (event id, the body's digest; None: erased; _SAME: a topic change keeps the body)
+    history: list[tuple[int, bytes | None]] = field(default_factory=list)
 
 
 def _newest(old: tuple[int, T], new: tuple[int, T]) -> tuple[int, T]:
@@ -120,6 +141,7 @@ class _State:
             message = self._message(m["id"])
             message.posted, message.author = event_id, int(m["author"])
             message.revisions += 1
+            message.history.append((event_id, self._body(row)))
             message.conversation = _newest(message.conversation, (event_id, conversation_id))
             message.topic = _newest(message.topic, (event_id, str(m["topic"])))
             message.body = _newest(message.body, (event_id, self._body(row)))
@@ -128,6 +150,7 @@ class _State:
         elif kind == "message.edited":
             message = self._message(data["message_id"])
             message.revisions += 1
+            message.history.append((event_id, self._body(row)))
             message.body = _newest(message.body, (event_id, self._body(row)))
         elif kind == "message.deleted":
             self._message(data["message_id"]).deleted = event_id
@@ -149,6 +172,7 @@ class _State:
         for message_id in row.payload["message_ids"]:
             message = self._message(message_id)
             message.revisions += 1
+            message.history.append((row.id, _SAME))
             message.conversation = _newest(message.conversation, (row.id, conversation_id))
             message.topic = _newest(message.topic, (row.id, str(to["topic"])))
 
@@ -276,24 +300,30 @@ def _message_problem(row: Any, log: _Message, skipped: list[int]) -> str:
 
 async def _compare_revisions(session: AsyncSession, state: _State, scope: _Scope) -> Difference | None:
     r, m = models.MessageRevision, models.Message
-    counted = dict(
-        (int(i), int(n))
-        for i, n in (
-            await session.execute(
-                select(r.message_id, func.count())
-                .join(m, m.id == r.message_id)
-                .where(scope.clause(m.conversation_id))
-                .group_by(r.message_id)
-            )
-        ).all()
-    )
+    table: dict[int, list[str]] = {}
+    query = select(r.id, r.message_id, r.body).join(m, m.id == r.message_id).where(scope.clause(m.conversation_id))
+    async for _rid, message_id, body in _batches(session, query, r.id):
+        table.setdefault(int(message_id), []).append(str(body))
     found = []
     for message_id, log in _in_scope(state, scope).items():
-        have = counted.get(message_id, 0)
-        if have != log.revisions:
+        have = table.get(message_id, [])
+        if len(have) != log.revisions:
             found.append(
-                (message_id, f"message {message_id} has {have} revision(s) where the log implies {log.revisions}")
+                (message_id, f"message {message_id} has {len(have)} revision(s) where the log implies {log.revisions}")
             )
+            continue
+        for number, (body, (event_id, expected)) in enumerate(
+            zip(have, _bodies(log.history, log.deleted), strict=True), start=1
+        ):
+            if expected is not None and _digest(body) != expected:
+                found.append(
+                    (
+                        message_id,
+                        f"message_revisions.body of revision {number} of message {message_id} "
+                        f"differs from the log (event {event_id})",
+                    )
+                )
+                break
     return _first("revisions", found)
 
 

@@ -18,7 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.archive.export import Scope
-from chat.channels.policy import can_export_compliance, can_read_archive, conversation_not_found
+from chat.channels.history import visible_conversations
+from chat.channels.policy import can_export_compliance, can_read_archive, can_view, conversation_not_found
 from chat.domain.actors import Actor
 from chat.domain.events import append_event
 from chat.errors import Forbidden, NotFound
@@ -49,6 +50,67 @@ async def access_archive(session: AsyncSession, actor: Actor, conversation_id: i
         raise conversation_not_found()
     conversation: models.Conversation = row[0]
     return conversation
+
+
+@dataclass(frozen=True)
+class ReaderLimits:
+    """What of these conversations' past a reader may not see (admins: nothing is hidden)."""
+
+    hidden_places: frozenset[int]  # other conversations some of their messages were edited in
+    sealed_messages: frozenset[int]  # messages since moved into a conversation the reader cannot see
+
+
+async def reader_limits(session: AsyncSession, actor: Actor, conversation_ids: tuple[int, ...]) -> ReaderLimits:
+    """The history API's rule for exports and archive pages: a message moved away into a conversation
+    the reader cannot see takes its old events with it, and an edit made while a message sat in such
+    a conversation shows no topic."""
+    if can_export_compliance(actor):  # admins read every conversation anyway
+        return ReaderLimits(frozenset(), frozenset())
+    m, r, e = models.Message, models.MessageRevision, models.Event
+    here = sorted(conversation_ids)
+    moved_away = (
+        await session.execute(
+            select(m.id, m.conversation_id)
+            .join(e, e.message_id == m.id)
+            .where(e.conversation_id.in_(here), m.conversation_id.not_in(here))
+            .distinct()
+        )
+    ).all()
+    edited_elsewhere = set(
+        (
+            await session.scalars(
+                select(r.conversation_id)
+                .join(m, m.id == r.message_id)
+                .where(m.conversation_id.in_(here), r.conversation_id.not_in(here))
+                .distinct()
+            )
+        ).all()
+    )
+    places = {int(cid) for _, cid in moved_away} | {int(c) for c in edited_elsewhere}
+    visible = await visible_conversations(session, actor, places)
+    return ReaderLimits(
+        hidden_places=frozenset(places - visible),
+        sealed_messages=frozenset(int(mid) for mid, cid in moved_away if cid not in visible),
+    )
+
+
+async def log_outsider_view(session: AsyncSession, actor: Actor, conversation_id: int, topic_key: str | None) -> bool:
+    """Write ``archive.viewed`` (system chain, audience admins) when ``actor`` reads this conversation's
+    archive only because they are an admin (a private group or direct conversation they are not in):
+    reading someone's correspondence is logged as exporting it is. True when it wrote the event."""
+    c, m = models.Conversation, models.Membership
+    mine = (m.conversation_id == c.id) & (m.user_id == actor.id)
+    row = (await session.execute(select(c.kind, m.user_id).outerjoin(m, mine).where(c.id == conversation_id))).one()
+    if can_view(actor, row[0], row[1] is not None):  # type: ignore[arg-type]
+        return False
+    await append_event(
+        session,
+        kind="archive.viewed",
+        actor_id=actor.id,
+        audience="admins",
+        data={"conversation": conversation_id, "topic_key": topic_key},
+    )
+    return True
 
 
 async def list_readable(session: AsyncSession, actor: Actor) -> list[ArchiveEntry]:
@@ -92,7 +154,7 @@ async def record_export(
         kind="archive.exported",
         actor_id=actor.id,
         conversation_id=None,
-        audience="staff",
+        audience="admins",
         data={
             "conversations": list(scope.conversation_ids),
             "topic": topic,

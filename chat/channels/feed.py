@@ -27,7 +27,8 @@ then a ``UNION ALL`` with one branch per way an event can be visible: the
 events of each conversation of the reader (``ix_events_conversation_id_id``,
 the moved-message filter inside the branch), the events whose subject is the
 reader (``ix_events_subject_id_id``), the events for everyone unless the
-reader is a guest and for staff if they are staff (``ix_events_audience_id``).
+reader is a guest, for staff if they are staff, for admins if they are admins
+(``ix_events_audience_id``).
 Each branch is an index range scan ``id > after ORDER BY id LIMIT n + 1``, the
 merge keeps the first ``n + 1``, so a page costs what it returns, not the
 length of the log since the cursor: a reader who sees few events no longer
@@ -107,7 +108,7 @@ async def events_since(session: AsyncSession, actor: Actor, after: int, limit: i
     mine = tuple(int(cid) for _, _, cid in rows if cid is not None)
     found = (
         await session.execute(
-            _page(actor.is_guest, actor.is_staff, mine),
+            _page(actor.is_guest, actor.is_staff, actor.is_admin, mine),
             {"after": after, "horizon": horizon, "me": actor.id, "limit": limit + 1},
         )
     ).all()
@@ -147,12 +148,14 @@ _MEMBERS = func.coalesce(models.Event.audience, "") == _fixed("members")
 
 
 @lru_cache(maxsize=256)
-def _page(is_guest: bool, is_staff: bool, mine: tuple[int, ...]) -> Select[models.Event, datetime | None]:
+def _page(
+    is_guest: bool, is_staff: bool, is_admin: bool, mine: tuple[int, ...]
+) -> Select[models.Event, datetime | None]:
     """The page statement for a reader of this role and these conversations (built once: building
     it costs about as much CPU as running it)."""
     ev = models.Event
     msg = models.Message
-    ids = _visible_ids(is_guest, is_staff, mine).subquery()
+    ids = _visible_ids(is_guest, is_staff, is_admin, mine).subquery()
     return (
         select(ev, msg.deleted_at)
         .outerjoin(msg, msg.id == ev.message_id)
@@ -161,7 +164,9 @@ def _page(is_guest: bool, is_staff: bool, mine: tuple[int, ...]) -> Select[model
     )
 
 
-def _visible_ids(is_guest: bool, is_staff: bool, mine: tuple[int, ...]) -> CompoundSelect[int] | Select[int]:
+def _visible_ids(
+    is_guest: bool, is_staff: bool, is_admin: bool, mine: tuple[int, ...]
+) -> CompoundSelect[int] | Select[int]:
     """The ids of the first ``limit + 1`` visible events of each source, as one ``UNION ALL``.
 
     One branch per way an event can be visible, each an index range scan in id
@@ -177,6 +182,8 @@ def _visible_ids(is_guest: bool, is_staff: bool, mine: tuple[int, ...]) -> Compo
         branches.append(select(ev.id).where(ev.audience == _fixed("everyone"), not_mine, in_range))
     if is_staff:
         branches.append(select(ev.id).where(ev.audience == _fixed("staff"), not_mine, in_range))
+    if is_admin:
+        branches.append(select(ev.id).where(ev.audience == _fixed("admins"), not_mine, in_range))
     member_of = select(models.Membership.conversation_id).where(models.Membership.user_id == _ME)
     own, rest = mine[:MAX_CONVERSATION_BRANCHES], mine[MAX_CONVERSATION_BRANCHES:]
     places = [ev.conversation_id == _fixed(cid) for cid in own] + (

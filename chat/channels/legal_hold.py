@@ -86,7 +86,7 @@ async def set_conversation_retention(
             session,
             kind="retention.conversation_changed",
             actor_id=actor.id,
-            audience="staff",
+            audience="admins",
             data={
                 "conversation": conversation.id,
                 "days": cmd.days,
@@ -117,8 +117,7 @@ async def set_user_legal_hold(session: AsyncSession, actor: Actor, user_id: int,
             session,
             kind="retention.user_hold_changed",
             actor_id=actor.id,
-            audience="staff",
-            subject_id=user.id,
+            audience="admins",  # no subject: the feed gives an event to its subject, and a hold is not announced
             data={"user": user.id, "legal_hold": cmd.on},
         )
     return UserHold(user=user.id, legal_hold=user.legal_hold, changed=changed)

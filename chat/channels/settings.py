@@ -132,6 +132,6 @@ async def update_settings(
             kind="workspace.settings_changed",
             actor_id=actor.id,
             data={"changes": {key: {"old": current[key], "new": value} for key, value in changed.items()}},
-            audience="staff",
+            audience="admins",
         )
     return _info(await workspace.load(session, defaults))

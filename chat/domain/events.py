@@ -31,7 +31,7 @@ from chat.archive.chain import EMPTY_DIGEST, GENESIS, Link, body_digest, link_ha
 from chat.store import models
 from chat.store.db import cached, forget, outbox, stage, table_of
 
-Audience = Literal["members", "everyone", "staff", "subject"]
+Audience = Literal["members", "everyone", "staff", "admins", "subject"]
 
 SYSTEM_CHAIN = "system"
 _EVENTS = table_of(models.Event)

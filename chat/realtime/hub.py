@@ -17,7 +17,7 @@ Recipients, by ``event.audience``:
   and also reaches the members it removed and its ``subject_id``: a removed
   member gets the event that removed them, and nothing after.
 * ``everyone``: every connected user who is not a guest.
-* ``staff``: connected admins and moderators.
+* ``staff``: connected admins and moderators; ``admins``: connected admins only.
 * ``subject``: only ``subject_id``.
 
 ``user.role_changed`` (``subject_id`` = the user, new role in ``data["role"]`` or
@@ -94,6 +94,7 @@ log = logging.getLogger(__name__)
 
 STAFF_ROLES = frozenset({"admin", "moderator"})
 GUEST_ROLE = "guest"
+ADMIN_ROLE = "admin"
 
 # (conversation id -> member ids, newest event id the snapshot includes)
 MembershipSnapshot = tuple[Mapping[int, Iterable[int]], int]
@@ -373,6 +374,8 @@ class Hub:
             return [u for u, role in self._roles.items() if role != GUEST_ROLE]
         if audience == "staff":
             return [u for u, role in self._roles.items() if role in STAFF_ROLES]
+        if audience == "admins":
+            return [u for u, role in self._roles.items() if role == ADMIN_ROLE]
         if audience == "subject":
             return [subject] if subject is not None and subject in self._conns else []
         log.warning("hub: unknown audience %r", audience)

@@ -156,6 +156,13 @@ def check_origin(conn: HTTPConnection) -> None:
         raise Forbidden("csrf_failed", "the request's Origin is not this server")
 
 
+def check_download_origin(conn: HTTPConnection) -> None:
+    """A GET that writes to the log (an export, a personal-data download) started with a cookie:
+    refused when another site started it, as a form post would be. Bearer requests are exempt."""
+    if "authorization" not in conn.headers:
+        check_origin(conn)
+
+
 def own_origin(conn: HTTPConnection) -> str:
     """This server's origin: ``settings.public_origin``, else the request's scheme and host."""
     public = services(conn).settings.public_origin

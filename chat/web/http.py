@@ -11,6 +11,7 @@ character (which PostgreSQL text columns refuse) and no lone surrogate.
 from __future__ import annotations
 
 import re
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 
 from starlette.convertors import Convertor, register_url_convertor
@@ -76,6 +77,20 @@ def text_query(request: Request, name: str, max_len: int) -> str | None:
     if len(raw) > max_len:
         raise Invalid("too_long", f"{name} is longer than {max_len} characters", field=name, limit=max_len)
     return check_chars(name, raw)
+
+
+def moment(raw: str, name: str, *, end_of_day: bool = False, code: str = "bad_date") -> datetime:
+    """A date (``2026-12-01``, a UTC day: its start, or with ``end_of_day`` the next day's) or an ISO
+    8601 date-time (UTC when it has no offset) as an aware UTC datetime; 422 ``code`` otherwise,
+    the years at either end of the calendar included (no overflow reaches the database)."""
+    try:
+        if len(raw) == 10:
+            day = date.fromisoformat(raw)
+            return datetime.combine(day + timedelta(days=1 if end_of_day else 0), time(), tzinfo=UTC)
+        value = datetime.fromisoformat(raw)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise Invalid(code, f"{name} must be a date (2026-12-01) or an ISO 8601 date-time", field=name) from None
 
 
 def flag_query(request: Request, name: str) -> bool | None:

@@ -230,3 +230,35 @@ def test_cli_verify_fails_on_a_forged_table(database_url: str, monkeypatch: pyte
         in bad.output
     )
     assert "FAILED: chain" not in bad.output  # the log itself is intact
+
+
+async def test_a_forged_revision_body_is_named(db: Database, cast: Cast) -> None:
+    """History shows every revision's text: rewriting one behind the log's back is found, whichever it is."""
+    h = await build_history(db, cast)
+    async with db.read() as s:
+        revisions = (
+            await s.scalars(
+                select(models.MessageRevision.id)
+                .where(models.MessageRevision.message_id == h.edited)
+                .order_by(models.MessageRevision.id)
+            )
+        ).all()
+    assert len(revisions) >= 3  # the post, two edits, then the topic's rename and resolve
+    for number, revision_id in enumerate(revisions, start=1):
+        async with db.transaction() as s:
+            original = await s.scalar(
+                select(models.MessageRevision.body).where(models.MessageRevision.id == revision_id)
+            )
+            await s.execute(
+                update(models.MessageRevision).where(models.MessageRevision.id == revision_id).values(body="forged")
+            )
+        report = await replay(db)
+        assert set(problems(report)) == {"revisions"}, number
+        assert problems(report)["revisions"].startswith(
+            f"message_revisions.body of revision {number} of message {h.edited} differs from the log"
+        )
+        async with db.transaction() as s:
+            await s.execute(
+                update(models.MessageRevision).where(models.MessageRevision.id == revision_id).values(body=original)
+            )
+    assert (await replay(db)).ok

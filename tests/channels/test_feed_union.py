@@ -27,6 +27,7 @@ from chat.channels.message_commands import DeleteMessage, UpdateTopic
 from chat.channels.messages import delete_message
 from chat.channels.topics import update_topic
 from chat.domain.actors import Actor
+from chat.domain.events import append_event
 from chat.store import models
 from chat.store.db import Database
 from tests.channels.messaging_support import channel, count_queries, post
@@ -80,6 +81,7 @@ def rule(log: Log, reader: int, after: int) -> list[int]:
             or e.subject_id == reader
             or (e.audience == "everyone" and role != "guest")
             or (e.audience == "staff" and role in ("admin", "moderator"))
+            or (e.audience == "admins" and role == "admin")
         ):
             seen.append(e.id)
     return seen
@@ -105,6 +107,8 @@ async def mixed_log(db: Database, cast: Cast) -> None:
         await delete_message(s, cast.bob, doomed.id, DeleteMessage(reason="typo"))
     async with db.transaction() as s:
         await create_invitation(s, cast.alice, CreateInvitation(role="member"), mode="invite")  # staff only
+    async with db.transaction() as s:  # admins only
+        await append_event(s, kind="workspace.settings_changed", actor_id=cast.alice.id, audience="admins", data={})
     async with db.transaction() as s:
         await update_user(s, cast.alice, cast.maya.id, UpdateUser(role="member"))
     await post(db, cast.carol, board, "after it all", topic="plans")
@@ -159,6 +163,19 @@ async def test_every_reader_gets_what_the_rule_gives(
     staff_only = [e.id for e in log.events if e.audience == "staff"]
     assert staff_only and set(staff_only) <= set(by_reader["admin in both"])
     assert not set(staff_only) & set(by_reader["moderator demoted since"])
+    admins_only = [e.id for e in log.events if e.audience == "admins"]
+    assert admins_only and set(admins_only) <= set(by_reader["admin in both"])
+
+
+async def test_moderators_get_staff_events_but_not_admin_events(db: Database, cast: Cast) -> None:
+    async with db.transaction() as s:
+        staff = await append_event(s, kind="report.filed", actor_id=cast.bob.id, audience="staff", data={})
+        admins = await append_event(s, kind="archive.exported", actor_id=cast.alice.id, audience="admins", data={})
+    seen = {}
+    for reader in (cast.alice, cast.maya, cast.bob):
+        got, _ = await walk(db, reader, 0, 100)
+        seen[reader.username] = {staff.id, admins.id} & set(got)
+    assert seen == {"alice": {staff.id, admins.id}, "maya": {staff.id}, "bob": set()}
 
 
 async def test_a_page_is_the_rule_cut_at_the_limit_with_deleted_text_withheld(db: Database, cast: Cast) -> None:

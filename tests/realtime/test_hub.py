@@ -72,6 +72,7 @@ def receivers(cast: dict[int, FakeSocket], event_id: int) -> set[int]:
         ("members", 2, None, {CAROL, MAYA}),
         ("everyone", None, None, {ALICE, MAYA, BOB, CAROL}),  # not the guest
         ("staff", None, BOB, {ALICE, MAYA}),
+        ("admins", None, None, {ALICE}),  # not the moderator
         ("subject", None, BOB, {BOB}),
         ("subject", 2, CAROL, {CAROL}),
     ],

@@ -8,16 +8,15 @@ are UTC).
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from chat.channels.audit_log import PAGE_MAX, AuditPage, AuditQuery, read_audit_log
-from chat.errors import Invalid
 from chat.web.auth import require_actor
-from chat.web.http import flag_query, int_query, json_ok, text_query
+from chat.web.http import flag_query, int_query, json_ok, moment, text_query
 from chat.web.openapi import Query, api_route
 from chat.web.state import services
 
@@ -25,19 +24,9 @@ KIND_MAX = 40
 
 
 def moment_query(request: Request, name: str, *, end_of_day: bool = False) -> datetime | None:
-    """A date or datetime query parameter as an aware UTC datetime; a date alone means its start,
-    or with ``end_of_day`` the start of the next day. 422 ``bad_date`` otherwise."""
+    """A date or datetime query parameter (``chat.web.http.moment``), None when absent."""
     raw = text_query(request, name, 40)
-    if raw is None:
-        return None
-    try:
-        if len(raw) == 10:
-            day = date.fromisoformat(raw)
-            return datetime.combine(day + timedelta(days=1 if end_of_day else 0), time(), tzinfo=UTC)
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        raise Invalid("bad_date", f"{name} must be a date (2026-12-01) or an ISO 8601 datetime", field=name) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return None if raw is None else moment(raw, name, end_of_day=end_of_day)
 
 
 def audit_query(request: Request) -> AuditQuery:

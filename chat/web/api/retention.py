@@ -24,7 +24,7 @@ from chat.channels.legal_hold import (
 )
 from chat.channels.retention import utc_now
 from chat.store.workspace import load
-from chat.web.auth import check_origin, require_actor
+from chat.web.auth import check_download_origin, require_actor
 from chat.web.http import int_query, json_ok, path_id, read_command
 from chat.web.openapi import Query, api_route
 from chat.web.state import services
@@ -67,8 +67,7 @@ async def show_retention(request: Request) -> Response:
 
 async def export_my_data(request: Request) -> Response:
     actor = await require_actor(request)
-    if "authorization" not in request.headers:
-        check_origin(request)  # a download started by another site is refused
+    check_download_origin(request)
     db = services(request).db
     async with db.read(threaded=True) as session:
         export = await export_personal_data(session, actor, now=utc_now())

@@ -11,26 +11,35 @@ repeated ``conversation`` parameters). Both are answered by
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+import re
+from datetime import datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from chat.archive.export import Scope
-from chat.channels.archive import FORMATS, ExportFormat, access_archive, archive_titles, compliance_scope
+from chat.channels.archive import (
+    FORMATS,
+    ExportFormat,
+    access_archive,
+    archive_titles,
+    compliance_scope,
+    reader_limits,
+)
 from chat.channels.message_commands import TOPIC_MAX, topic_key
 from chat.errors import Invalid
 from chat.validation import INT64_MAX
 from chat.web.archive.bundle import DEFAULT_MAX_FILE_BYTES
 from chat.web.archive.exporting import export_response
-from chat.web.auth import require_actor
-from chat.web.http import int_query, path_id, text_query
+from chat.web.auth import check_download_origin, require_actor
+from chat.web.http import int_query, moment, path_id, text_query
 from chat.web.openapi import Query, api_route
 from chat.web.state import services
 
 TOPIC_KEY_MAX = TOPIC_MAX * 4  # a topic key (case-folded) in the archive's page addresses
 MAX_CONVERSATIONS = 500  # conversation parameters in one compliance export
+_ID = re.compile(r"[0-9]{1,19}")  # ASCII digits only (str.isdigit also takes ², ٣ …), never thousands of them
 
 
 def export_format(request: Request) -> ExportFormat:
@@ -43,13 +52,16 @@ def export_format(request: Request) -> ExportFormat:
 
 async def export_conversation(request: Request) -> Response:
     actor = await require_actor(request)
+    check_download_origin(request)
     conversation_id = path_id(request)
     fmt = export_format(request)
     topic = text_query(request, "topic", TOPIC_MAX)
     async with services(request).db.read() as session:
         await access_archive(session, actor, conversation_id)
         titles = await archive_titles(session, [conversation_id])
-    scope = Scope((conversation_id,), topic_key(topic) if topic is not None else None)
+        limits = await reader_limits(session, actor, (conversation_id,))
+    key = topic_key(topic) if topic is not None else None
+    scope = Scope((conversation_id,), key, hidden_places=limits.hidden_places)
     name = f"salon-c{conversation_id}" + ("-topic" if topic is not None else "")
     return await export_response(
         request, actor, scope, fmt, topic=topic, titles=titles, filename=name, max_file_bytes=max_file_bytes(request)
@@ -67,15 +79,9 @@ def day_or_time(request: Request, name: str, *, end: bool) -> datetime:
     raw = request.query_params.get(name, "")
     if not raw:
         raise Invalid("missing_field", f"{name} is required (YYYY-MM-DD)", field=name)
-    try:
-        if len(raw) == 10:
-            day = date.fromisoformat(raw)
-            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            return moment + timedelta(days=1) if end else moment
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        raise Invalid("bad_format", f"{name} must be a date (YYYY-MM-DD) or an ISO date-time", field=name) from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if len(raw) > 40:
+        raise Invalid("bad_format", f"{name} must be a date (YYYY-MM-DD) or an ISO date-time", field=name)
+    return moment(raw, name, end_of_day=end, code="bad_format")
 
 
 def conversation_ids(request: Request) -> list[int]:
@@ -84,7 +90,7 @@ def conversation_ids(request: Request) -> list[int]:
         raise Invalid("too_many", f"at most {MAX_CONVERSATIONS} conversations", field="conversation")
     ids = []
     for value in raw:
-        if not value.isdigit() or not 1 <= int(value) <= INT64_MAX:
+        if not _ID.fullmatch(value) or not 1 <= int(value) <= INT64_MAX:
             raise Invalid("wrong_type", "conversation must be a conversation id", field="conversation")
         ids.append(int(value))
     return ids
@@ -92,6 +98,7 @@ def conversation_ids(request: Request) -> list[int]:
 
 async def export_compliance(request: Request) -> Response:
     actor = await require_actor(request)
+    check_download_origin(request)
     fmt = export_format(request)
     start, end = day_or_time(request, "from", end=False), day_or_time(request, "to", end=True)
     if end <= start:

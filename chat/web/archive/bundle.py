@@ -100,6 +100,7 @@ async def build_bundle(
     topic: str | None,
     withhold: frozenset[int],
     sealed_audiences: frozenset[str],
+    sealed_messages: frozenset[int] = frozenset(),
     tr: Translator,
     exported_by: str,
     exported_at: str,
@@ -149,7 +150,9 @@ async def build_bundle(
     for conversation_id in scope.conversation_ids:
         chain = f"c{conversation_id}"
         length, last = 0, verifier.GENESIS
-        async for line in chain_lines(session, chain, withhold=withhold, sealed_audiences=sealed_audiences):
+        async for line in chain_lines(
+            session, chain, withhold=withhold, sealed_audiences=sealed_audiences, sealed_messages=sealed_messages
+        ):
             events.write((json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n").encode())
             length, last = line["seq"], line["hash"]
         heads[chain] = {"length": length, "head": last}

@@ -41,7 +41,7 @@ from chat.archive.export import (
     jsonl_line,
     snapshot,
 )
-from chat.channels.archive import ExportFormat, record_export
+from chat.channels.archive import ExportFormat, reader_limits, record_export
 from chat.domain.actors import Actor
 from chat.files.storage import store_for
 from chat.store import models
@@ -115,6 +115,7 @@ async def _bundle_response(
         async with db.read(threaded=True) as session:
             await snapshot(session)
             withhold = frozenset() if actor.is_admin else await deleted_message_ids(session, scope.conversation_ids)
+            limits = await reader_limits(session, actor, scope.conversation_ids)
             bundle = await build_bundle(
                 session,
                 root,
@@ -122,7 +123,8 @@ async def _bundle_response(
                 titles=titles,
                 topic=topic,
                 withhold=withhold,
-                sealed_audiences=frozenset() if actor.is_admin else frozenset({"staff", "subject"}),
+                sealed_audiences=frozenset() if actor.is_admin else frozenset({"staff", "admins", "subject"}),
+                sealed_messages=limits.sealed_messages,
                 tr=Translator(language(request)),
                 exported_by=actor.username,
                 exported_at=models.utcnow().isoformat(),

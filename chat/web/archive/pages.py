@@ -26,7 +26,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from chat.archive.export import PAGE_MAX, list_topics, topic_page
-from chat.channels.archive import access_archive, archive_titles, list_readable
+from chat.channels.archive import access_archive, archive_titles, list_readable, log_outsider_view, reader_limits
 from chat.domain.actors import Actor
 from chat.errors import ChatError
 from chat.web.archive.api import TOPIC_KEY_MAX
@@ -57,6 +57,7 @@ async def conversation_page(request: Request) -> Response:
         async with services(request).db.read() as session:
             conversation, title = await _open(session, auth.actor, conversation_id)
             topics = await list_topics(session, conversation_id)
+        await _log_if_outsider(request, auth.actor, conversation_id, None)
     except ChatError:
         return _not_found(request)
     return _page(
@@ -81,11 +82,15 @@ async def topic_view(request: Request) -> Response:
         before = int_query(request, "before", 1)
         async with services(request).db.read() as session:
             conversation, title = await _open(session, auth.actor, conversation_id)
-            messages, more = await topic_page(session, conversation_id, key, after=after, before=before)
+            limits = await reader_limits(session, auth.actor, (conversation_id,))
+            messages, more = await topic_page(
+                session, conversation_id, key, after=after, before=before, hidden_places=limits.hidden_places
+            )
     except ChatError:
         return _not_found(request)
     if not messages and after == 0 and before is None:
         return _not_found(request)
+    await _log_if_outsider(request, auth.actor, conversation_id, key)
     base = f"/archive/{conversation_id}/topic?"
     newer_exist, older_exist = (more, after > 0) if before is None else (True, more)
     newer = base + urlencode({"key": key, "after": messages[-1]["id"]}) if messages and newer_exist else None
@@ -102,6 +107,12 @@ async def topic_view(request: Request) -> Response:
         older=older,
         page_max=PAGE_MAX,
     )
+
+
+async def _log_if_outsider(request: Request, actor: Actor, conversation_id: int, topic_key: str | None) -> None:
+    """An admin reading a conversation they could not see otherwise leaves an event (audience admins)."""
+    async with services(request).db.transaction() as session:
+        await log_outsider_view(session, actor, conversation_id, topic_key)
 
 
 async def _open(session: AsyncSession, actor: Actor, conversation_id: int) -> tuple[Any, str]:

@@ -112,6 +112,9 @@ async def test_verify_gives_each_chain_status_and_the_first_bad_seq(
     [
         ("after=yesterday", "bad_date"),
         ("before=2026-13-01", "bad_date"),
+        ("before=9999-12-31", "bad_date"),  # the day after is past the calendar
+        ("after=0001-01-01T00:00:00%2B01:00", "bad_date"),  # before year 1 in UTC
+        ("before=9999-12-31T23:59:59-01:00", "bad_date"),  # after year 9999 in UTC
         ("actor=x", "wrong_type"),
         ("conversation=0", "out_of_range"),
         ("limit=1000", "out_of_range"),

@@ -70,7 +70,7 @@ async def test_a_date_range_across_conversations(
     assert csv_export.text.startswith("id,conversation_id,topic")
     async with db.read() as s:
         logged = (await s.scalars(select(models.Event).where(models.Event.kind == "archive.exported"))).all()
-    assert [(e.chain, e.audience, e.actor_id) for e in logged] == [("system", "staff", cast.alice.id)] * 3
+    assert [(e.chain, e.audience, e.actor_id) for e in logged] == [("system", "admins", cast.alice.id)] * 3
     assert logged[1].payload["conversations"] == [h.ops] and logged[0].payload["from"].startswith(params["from"])
 
 
@@ -99,6 +99,10 @@ async def test_bad_requests_change_nothing(
         (admin, {"to": "2026-01-01"}, 422, "missing_field"),
         (admin, {"from": "yesterday", "to": "2026-01-01"}, 422, "bad_format"),
         (admin, {"from": "2026-02-01", "to": "2026-01-01"}, 422, "out_of_range"),
+        (admin, {"from": "2026-01-01", "to": "9999-12-31"}, 422, "bad_format"),
+        (admin, {"from": "0001-01-01T00:00:00+05:00", "to": "2026-01-01"}, 422, "bad_format"),
+        (admin, {"from": "2026-01-01", "to": "2026-01-02", "conversation": "²"}, 422, "wrong_type"),
+        (admin, {"from": "2026-01-01", "to": "2026-01-02", "conversation": "1" * 5000}, 422, "wrong_type"),
         (admin, {"from": "2026-01-01", "to": "2026-01-02", "format": "xml"}, 422, "wrong_value"),
         (admin, {"from": "2026-01-01", "to": "2026-01-02", "conversation": "x"}, 422, "wrong_type"),
         (admin, {"from": "2026-01-01", "to": "2026-01-02", "conversation": "99999"}, 404, "conversation_not_found"),

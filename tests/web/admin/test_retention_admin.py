@@ -86,7 +86,7 @@ async def test_setting_a_conversation_s_retention(
     assert (event.kind, event.chain, event.audience, event.actor_id) == (
         "retention.conversation_changed",
         "system",
-        "staff",
+        "admins",
         cast.alice.id,
     )
     assert event.payload == {
@@ -158,8 +158,8 @@ async def test_user_holds_and_the_overview(
     (event,) = await events_after(db, before)
     assert (event.kind, event.audience, event.subject_id, event.payload) == (
         "retention.user_hold_changed",
-        "staff",
-        cast.bob.id,
+        "admins",
+        None,
         {"user": cast.bob.id, "legal_hold": True},
     )
     async with db.read() as s:

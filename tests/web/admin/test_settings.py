@@ -59,7 +59,7 @@ async def test_an_admin_reads_the_defaults_then_changes_them(who: dict[str, Call
     assert body["allowed_domains"] == ["example.com", "example.org"]
     assert (await who["alice"].get("/settings")).json() == body
     (event,) = await settings_events(db)
-    assert (event["chain"], event["audience"], event["actor"]) == ("system", "staff", cast.alice.id)
+    assert (event["chain"], event["audience"], event["actor"]) == ("system", "admins", cast.alice.id)
     assert event["changes"] == {
         "registration_mode": {"old": "invite", "new": "closed"},
         "allowed_domains": {"old": [], "new": ["example.com", "example.org"]},

@@ -194,7 +194,7 @@ async def test_reset_sessions_signs_the_user_out_of_every_browser(
         "user.sessions_reset",
         cast.alice.id,
         cast.bob.id,
-        "staff",
+        "admins",
     )
     assert event.payload == {"user_id": cast.bob.id, "sessions": 2}
     login_again = await client.post(
