@@ -83,6 +83,11 @@ export class ManageActions {
     return ids;
   }
 
+  // A page of the conversation's files, newest first (the Files dialog); `before`: a message id.
+  async conversationFiles(cid, before) {
+    return api.get(`/conversations/${cid}/files${api.query({ before })}`);
+  }
+
   // --- topics (REST) ------------------------------------------------------------------------
 
   async updateTopic(cid, changes) {

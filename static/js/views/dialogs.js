@@ -3,6 +3,7 @@
 import { h, replaceChildren, showError } from "../dom.js";
 import { errorText, formatFull, t } from "../i18n.js";
 import { conversationName, plainLabel, userName } from "../model.js";
+import { mountFilesDialog } from "./files.js";
 import { mountReportDialog } from "./report.js";
 
 export function mountDialogs(store, actions) {
@@ -249,5 +250,6 @@ export function mountDialogs(store, actions) {
     },
     history: showHistory,
     report: mountReportDialog(store, actions),
+    files: mountFilesDialog(store, actions),
   };
 }

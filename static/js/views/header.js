@@ -1,4 +1,4 @@
-// The conversation header: name, description, members, and star / invite / leave.
+// The conversation header: name, description, members, and files / star / invite / leave.
 import { h, replaceChildren } from "../dom.js";
 import { errorText, t } from "../i18n.js";
 import { conversationName, sigil } from "../model.js";
@@ -36,6 +36,7 @@ export function mountHeader(store, actions, dialogs) {
         }),
       );
     }
+    actionsEl.append(button(t("files_view.open"), () => dialogs.files(cid), { "data-action": "files", "aria-haspopup": "dialog" }));
     if (joined) {
       actionsEl.append(
         button(conv.starred ? t("conv.unstar") : t("conv.star"), () => run(() => actions.star(cid, !conv.starred)), {
