@@ -25,6 +25,7 @@ from tests.channels.messaging_support import channel, post
 from tests.factories import Cast
 from tests.files.posting import PDF, blob_path, post_files
 from tests.files.support import png_bytes
+from tests.web.authhelp import as_user
 
 BIG = b"%PDF-1.4\n" + b"0" * 4000  # over the limit the tests export with
 
@@ -138,3 +139,14 @@ async def test_bad_max_file_bytes_is_422(client: httpx2.AsyncClient, app: Starle
     for value, code in (("-1", "out_of_range"), ("lots", "wrong_type")):
         response = await export(client, app, cast.bob, sales, "html", max_file_bytes=value)
         assert (response.status_code, response.json()["error"]["code"]) == (422, code)
+
+
+async def test_archive_pages_link_a_message_files(
+    client: httpx2.AsyncClient, app: Starlette, db: Database, cast: Cast, settings: Settings
+) -> None:
+    sales, files, _big, _gone = await world(db, cast, settings)
+    headers = await as_user(client, app, cast.bob)
+    page = await client.get(f"/archive/{sales}/topic", params={"key": "q3"}, headers=headers)
+    assert page.status_code == 200, page.text
+    assert f'href="/files/{files.attachments[0].id}/tender-Q3.pdf"' in page.text
+    assert "gone.pdf" not in page.text  # a tombstone lists no files
