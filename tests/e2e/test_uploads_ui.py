@@ -51,14 +51,18 @@ def pick(page: Page, *files: dict[str, object]) -> None:
 def hold_uploads(page: Page) -> list[Route]:
     """Keep every upload request waiting (the test lets each go with ``route.continue_()``)."""
     held: list[Route] = []
-    page.route(UPLOADS, held.append)
+
+    def hold(route: Route) -> None:
+        held.append(route)
+
+    page.route(UPLOADS, hold)
     return held
 
 
 def let_go(page: Page, held: list[Route]) -> None:
-    page.unroute(UPLOADS)
     for route in held:
         route.continue_()
+    page.unroute(UPLOADS)
 
 
 # A DataTransfer holding one file, built in the page from base64 bytes (for drop and paste).
@@ -160,9 +164,7 @@ def test_cancel_and_remove_take_files_out_before_sending(open_as: OpenAs) -> Non
     row.get_by_role("button", name="Cancel the upload of big.zip").click()
     expect(alice.locator("#draft-files li")).to_have_count(0)
     expect(alice.locator("#draft-files")).to_be_hidden()
-    alice.unroute(UPLOADS)
-    for route in held:  # the page aborted it; the held request goes nowhere
-        route.abort()
+    alice.unroute(UPLOADS)  # the page aborted the held request: nothing to let go
 
     pick(alice, file("notes.txt", "text/plain", b"remember the milk\n"))
     done = alice.locator("#draft-files li", has_text="notes.txt")
