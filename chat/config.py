@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,12 @@ class Settings:
     edit_window_s: int = 0  # authors may edit their messages for this long; 0: no limit
     delete_window_s: int = 0  # authors may delete their messages for this long; 0: no limit
     meeting_base_url: str = "https://meet.jit.si"  # where /meet creates rooms
+    # files (chat.files): uploads and the messages that carry them
+    upload_max_bytes: int = 25 * 1024 * 1024  # largest upload; a bigger one is refused (413) before it is read
+    upload_quota_bytes: int = 1024 * 1024 * 1024  # the sizes of one user's uploads together; 0: no quota
+    upload_dir: str = ""  # where file contents are stored; empty: <data_dir>/uploads
+    upload_scan_command: str = ""  # run with the file's path as last argument; a non-zero exit refuses it
+    upload_scan_timeout_s: int = 60  # a scan that takes longer refuses the file
     # archive: messages older than this many days are purged (bodies erased); 0 keeps them forever
     retention_days: int = 0
     # audit checkpoints (chat.archive.checkpoint_sinks): 0 = off
@@ -101,6 +108,8 @@ class Settings:
             "ws_queue_size",
             "heartbeat_s",
             "max_message_chars",
+            "upload_max_bytes",
+            "upload_scan_timeout_s",
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name} must be positive")
@@ -110,6 +119,13 @@ class Settings:
             raise SettingsError("database_url must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
         if not self.broker_url.startswith(("memory://", "redis://", "rediss://")):
             raise SettingsError("broker_url must start with memory:// or redis://")
+        if self.upload_quota_bytes < 0:
+            raise SettingsError("upload_quota_bytes must be 0 (no quota) or positive")
+        if self.upload_scan_command:
+            try:
+                shlex.split(self.upload_scan_command)
+            except ValueError as exc:
+                raise SettingsError(f"upload_scan_command: {exc}") from None
         self._check_checkpoints()
 
     def _check_checkpoints(self) -> None:
@@ -145,6 +161,16 @@ class Settings:
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{Path(self.data_dir).resolve() / 'salon.db'}"
+
+    @property
+    def upload_path(self) -> Path:
+        """Where file contents are stored (``upload_dir``, or ``uploads`` in the data directory)."""
+        return Path(self.upload_dir).expanduser() if self.upload_dir else Path(self.data_dir) / "uploads"
+
+    @property
+    def scan_argv(self) -> list[str]:
+        """``upload_scan_command`` as an argument list (run without a shell); empty when none."""
+        return shlex.split(self.upload_scan_command)
 
     @property
     def is_sqlite(self) -> bool:

@@ -67,11 +67,15 @@ def unresolved_name(name: str) -> str:
     return name
 
 
-def check_body(body: str, max_chars: int) -> str:
-    """The body to store (trailing whitespace dropped); ``empty_body`` or ``body_too_long`` otherwise."""
+def check_body(body: str, max_chars: int, *, may_be_empty: bool = False) -> str:
+    """The body to store (trailing whitespace dropped); ``empty_body`` or ``body_too_long`` otherwise.
+
+    ``may_be_empty``: a message carrying files needs no text."""
     text = body.rstrip()
-    if not text.strip():
+    if not text.strip() and not may_be_empty:
         raise Invalid("empty_body", "the message body is empty", field="body")
+    if not text.strip():
+        return ""
     if len(text) > max_chars:
         raise Invalid(
             "body_too_long",
@@ -146,9 +150,17 @@ class PostMessage(Checked):
     message. A body of exactly ``/meet [title]`` posts a new video-meeting link.
     """
 
-    body: str = field(metadata=limits(description="markdown, 1 to 10,000 characters (setting max_message_chars)"))
+    body: str = field(
+        metadata=limits(
+            description="markdown, 1 to 10,000 characters (setting max_message_chars); may be empty with attachments"
+        )
+    )
     nonce: str = field(metadata=limits(min_len=1, max_len=NONCE_MAX, description="1 to 64 characters"))
     topic: str = field(default="", metadata=_TOPIC)
+    attachments: list[int] = field(
+        default_factory=list,
+        metadata=limits(max_items=10, description="ids of your own uploads not yet attached elsewhere, at most 10"),
+    )
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,14 @@ from __future__ import annotations
 import html as html_lib
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chat.channels.attachments import AttachmentOut, load_attachments
 from chat.channels.meetings import Meeting, detect_meetings
 from chat.channels.names import confusable_key
 from chat.channels.policy import ConversationAccess, access_conversation
@@ -79,6 +80,7 @@ class MessageOut:
     has_meeting: bool
     meetings: list[Meeting]
     redacted_at: datetime | None = None  # when retention or an erasure erased the body
+    attachments: list[AttachmentOut] = field(default_factory=list)  # none once deleted or redacted
 
 
 def message_not_found() -> NotFound:
@@ -91,7 +93,9 @@ def meetings_in(html: str) -> list[Meeting]:
     return list(detect_meetings(html_lib.unescape(href) for href in _HREF.findall(html)))
 
 
-def message_out(row: models.Message, reactions: Sequence[ReactionSummary] = ()) -> MessageOut:
+def message_out(
+    row: models.Message, reactions: Sequence[ReactionSummary] = (), attachments: Sequence[AttachmentOut] = ()
+) -> MessageOut:
     if row.deleted_at is not None:
         return MessageOut(
             id=row.id,
@@ -131,6 +135,7 @@ def message_out(row: models.Message, reactions: Sequence[ReactionSummary] = ()) 
         has_meeting=row.has_meeting,
         meetings=meetings_in(row.html) if row.has_meeting else [],
         redacted_at=row.redacted_at,
+        attachments=[] if row.redacted_at is not None else list(attachments),
     )
 
 
@@ -155,8 +160,12 @@ async def load_reactions(session: AsyncSession, message_ids: Sequence[int]) -> d
 
 
 async def messages_out(session: AsyncSession, rows: Sequence[models.Message]) -> list[MessageOut]:
-    reactions = await load_reactions(session, [r.id for r in rows if r.deleted_at is None])
-    return [message_out(r, reactions.get(r.id, ())) for r in rows]
+    live = [r.id for r in rows if r.deleted_at is None]
+    reactions = await load_reactions(session, live)
+    attachments = await load_attachments(
+        session, [r.id for r in rows if r.deleted_at is None and r.redacted_at is None]
+    )
+    return [message_out(r, reactions.get(r.id, ()), attachments.get(r.id, ())) for r in rows]
 
 
 async def one_message_out(session: AsyncSession, row: models.Message) -> MessageOut:

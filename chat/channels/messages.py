@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chat.channels.attachments import attach_uploads
 from chat.channels.meetings import (
     DEFAULT_JITSI_BASE,
     new_meeting_url,
@@ -131,7 +132,7 @@ async def post_message(
     """
     facts = await require_post(session, actor, conversation_id)
     topic = _check_topic(facts.kind, cmd.topic)
-    body = check_body(cmd.body, max_chars)
+    body = check_body(cmd.body, max_chars, may_be_empty=bool(cmd.attachments))
     title = parse_meet_command(body)
     if title is not None:
         base = DEFAULT_JITSI_BASE if defaults is None else (await workspace.load(session, defaults)).meeting_base_url
@@ -158,7 +159,8 @@ async def post_message(
     if message_id is None:
         return await _replay(session, actor, conversation_id, cmd, key)
     row = models.Message(id=message_id, **columns)  # transient: what was inserted, to build the views
-    out = message_out(row)
+    files = await attach_uploads(session, actor, message_id, cmd.attachments) if cmd.attachments else []
+    out = message_out(row, attachments=files)
     event = await append_event(
         session,
         kind="message.posted",

@@ -448,6 +448,12 @@ def can_own_conversation(role: str, is_bot: bool, active: bool, is_member: bool)
     return active and is_member and not is_bot and role != "guest"
 
 
+def can_fetch_file(is_uploader: bool, carried: bool, visible_in_a_message: bool) -> bool:
+    """A file follows the messages carrying it (live ones the actor can see); before any carries it,
+    only its uploader may fetch it. Once carried, a deleted message's file is no one's."""
+    return visible_in_a_message if carried else is_uploader
+
+
 def within_window(age_s: float, window_s: int) -> bool:
     """An author's edit or delete ``age_s`` seconds after posting, with a window of ``window_s`` (0: none)."""
     return window_s == 0 or age_s <= window_s

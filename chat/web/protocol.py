@@ -34,6 +34,7 @@ class PostFrame(Checked):
     body: str
     nonce: str = field(metadata=limits(min_len=1, max_len=64))
     topic: str | None = None
+    attachments: list[int] = field(default_factory=list, metadata=limits(max_items=10))
 
 
 @dataclass(frozen=True)

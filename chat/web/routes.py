@@ -7,7 +7,7 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from chat.web import admin, pages
+from chat.web import admin, files, pages
 from chat.web.api import (
     accounts,
     audit,
@@ -20,6 +20,7 @@ from chat.web.api import (
     retention,
     search,
     settings,
+    uploads,
 )
 from chat.web.archive import api as archive_api
 from chat.web.archive import pages as archive_pages
@@ -36,6 +37,7 @@ def build_routes() -> list[BaseRoute]:
         *bots.routes,
         *conversations.routes,
         *messages.routes,
+        *uploads.routes,
         *reports.routes,
         *search.routes,
         *retention.routes,
@@ -46,6 +48,7 @@ def build_routes() -> list[BaseRoute]:
         *audit.routes,
         Route("/health", health.health, methods=["GET"], name="health-probe"),  # where probes look first
         WebSocketRoute(f"{API_PREFIX}/ws", websocket_endpoint, name="ws"),
+        *files.routes,
         *pages.routes,
         *admin.routes,
         *archive_pages.routes,

@@ -105,7 +105,7 @@ async def typing(ctx: FrameContext, frame: TypingFrame) -> Ack:
 
 async def post(ctx: FrameContext, frame: PostFrame) -> Ack:
     ctx.svc.post_limiter.hit(str(ctx.actor.id))
-    cmd = PostMessage(body=frame.body, nonce=frame.nonce, topic=frame.topic or "")
+    cmd = PostMessage(body=frame.body, nonce=frame.nonce, topic=frame.topic or "", attachments=frame.attachments)
     posted = await ctx.db.write(
         lambda session: messages.post_message(
             session, ctx.actor, frame.conversation, cmd, max_chars=ctx.settings.max_message_chars, defaults=ctx.settings

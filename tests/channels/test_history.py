@@ -73,9 +73,10 @@ async def test_a_history_page_costs_a_fixed_number_of_statements(db: Database, c
             await list_messages(s, cast.carol, sales, limit=size, before=first.messages[-1].id)
     assert len(first.messages) == size and all(len(m.reactions) == 2 for m in first.messages)
     assert all(m.meetings and m.mentions == [cast.bob.id] for m in first.messages)
-    # the conversation with the membership, the page, all its reactions (+ one EXISTS for the other side)
-    assert len(newest) == 3, newest
-    assert len(anchored) == 4, anchored
+    # the conversation with the membership, the page, all its reactions, all its attachments
+    # (+ one EXISTS for the other side)
+    assert len(newest) == 4, newest
+    assert len(anchored) == 5, anchored
 
 
 async def test_a_single_message_and_its_revisions(db: Database, cast: Cast) -> None:

@@ -67,7 +67,7 @@ async def test_an_edit_and_a_reaction_cost_a_fixed_number_of_statements(db: Data
     async with db.transaction() as s:
         with count_queries(db) as reaction:
             await react(s, cast.bob, message.id, "👍")
-    # edit: the message, its conversation with the membership, UPDATE, revision, reactions, event;
+    # edit: the message, its conversation with the membership, UPDATE, revision, reactions, attachments, event;
     # reaction: the message, its conversation with the membership, INSERT … ON CONFLICT DO NOTHING,
     # event, the reactions. PostgreSQL adds the event lock and the chain head.
     assert verbs(edit) == [
@@ -76,6 +76,7 @@ async def test_an_edit_and_a_reaction_cost_a_fixed_number_of_statements(db: Data
         "UPDATE MESSAGES SET",
         "INSERT INTO MESSAGE_REVISIONS",
         "SELECT REACTIONS.MESSAGE_ID, REACTIONS.EMOJI,",
+        "SELECT MESSAGE_ATTACHMENTS.MESSAGE_ID, UPLOADS.ID,",
         *([] if db.is_sqlite else ["SELECT PG_ADVISORY_XACT_LOCK($1)", "SELECT EVENTS.SEQ, EVENTS.HASH"]),
         "INSERT INTO EVENTS",
     ], edit

@@ -40,6 +40,7 @@ MESSAGE_FIELDS = {
     "has_meeting",
     "meetings",
     "redacted_at",
+    "attachments",
 }
 
 

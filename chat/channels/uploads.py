@@ -1,0 +1,114 @@
+"""Uploads: recording a stored file as someone's upload, and who may fetch it.
+
+An upload belongs to its uploader until a message carries it
+(``chat.channels.attachments``).
+
+* ``record_upload``: one ``uploads`` row and one ``upload.created`` event (account
+  chain, audience ``subject``: only the uploader hears of it), after the bytes are
+  durably stored. The quota counts the sizes of the user's uploads.
+* ``access_upload``: the upload, for whoever may fetch it (``policy.can_fetch_file``),
+  else the 404 of a missing id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chat.channels.attachments import UploadOut, upload_out
+from chat.channels.policy import access_conversation, can_fetch_file
+from chat.domain.actors import Actor
+from chat.domain.events import append_event
+from chat.errors import Invalid, NotFound
+from chat.store import models
+
+
+@dataclass(frozen=True)
+class NewUpload:
+    """What the web layer learnt of a stored file, to record."""
+
+    name: str
+    size: int
+    content_type: str
+    sha256: str
+    width: int | None = None
+    height: int | None = None
+    pages: int | None = None
+    thumbnail_sha256: str | None = None
+
+
+def file_not_found() -> NotFound:
+    """The one answer for a missing file and for a file the actor may not fetch."""
+    return NotFound("file_not_found", "there is no such file")
+
+
+# --- uploading ----------------------------------------------------------------------------
+
+
+async def used_bytes(session: AsyncSession, user_id: int) -> int:
+    total = await session.scalar(
+        select(func.coalesce(func.sum(models.Upload.size), 0)).where(models.Upload.uploader_id == user_id)
+    )
+    return int(total or 0)
+
+
+async def check_quota(session: AsyncSession, actor: Actor, size: int, quota: int) -> None:
+    """``quota_exceeded`` when ``size`` more bytes would take the actor past ``quota`` (0: no quota)."""
+    if not quota:
+        return
+    used = await used_bytes(session, actor.id)
+    if used + size > quota:
+        raise Invalid(
+            "quota_exceeded", f"this upload would take you past your quota of {quota} bytes", quota=quota, used=used
+        )
+
+
+async def record_upload(session: AsyncSession, actor: Actor, new: NewUpload, *, quota: int = 0) -> UploadOut:
+    """Record a stored file as the actor's upload (quota checked again, in the transaction)."""
+    await check_quota(session, actor, new.size, quota)
+    row = models.Upload(uploader_id=actor.id, created_at=models.utcnow(), **vars(new))
+    session.add(row)
+    await session.flush()
+    out = upload_out(row)
+    await append_event(
+        session,
+        kind="upload.created",
+        actor_id=actor.id,
+        data={"upload": {"id": row.id, "name": row.name, "size": row.size, "sha256": row.sha256}},
+        audience="subject",
+        subject_id=actor.id,
+        created_at=row.created_at,
+    )
+    return out
+
+
+# --- fetching -------------------------------------------------------------------------------
+
+
+async def access_upload(session: AsyncSession, actor: Actor, upload_id: int) -> models.Upload:
+    """The upload if the actor may fetch it (``policy.can_fetch_file``), else ``file_not_found``."""
+    row = await session.get(models.Upload, upload_id)
+    if row is None:
+        raise file_not_found()
+    carriers = (
+        await session.execute(
+            select(models.Message.conversation_id, models.Message.deleted_at, models.Message.redacted_at)
+            .join(models.MessageAttachment, models.MessageAttachment.message_id == models.Message.id)
+            .where(models.MessageAttachment.upload_id == upload_id)
+        )
+    ).all()
+    visible = False
+    for conversation_id, deleted_at, redacted_at in carriers:
+        if deleted_at is not None or redacted_at is not None:
+            continue
+        try:
+            await access_conversation(session, actor, conversation_id)
+        except NotFound:
+            continue
+        visible = True
+        break
+    if not can_fetch_file(row.uploader_id == actor.id, carried=bool(carriers), visible_in_a_message=visible):
+        raise file_not_found()
+    return row
