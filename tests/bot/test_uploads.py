@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import urllib.request
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from chat.bot import BotError
 from chat.store.db import Database
@@ -21,12 +19,7 @@ from tests.bot.support import Watcher
 from tests.bot.test_requests import bot_for, channel
 from tests.conftest import Live
 from tests.factories import Cast
-
-
-def png_bytes() -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (40, 30), (200, 40, 40)).save(out, "PNG")
-    return out.getvalue()
+from tests.files.support import png_bytes
 
 
 def fetch(live: Live, token: str, url: str) -> bytes:
@@ -43,7 +36,7 @@ async def test_a_bot_uploads_a_path_and_bytes_and_posts_them_in_one_message(
     conv = await channel(db, cast, "robot")
     notes = tmp_path / "meeting notes.txt"
     notes.write_bytes(b"minutes of the meeting\n")
-    image = png_bytes()
+    image = png_bytes((40, 30))
     alice_token = await live.token(cast.alice)
     async with Watcher(live.base_url, alice_token) as alice, await bot_for(live, cast, "robot") as robot:
         first = await robot.upload(notes)

@@ -7,34 +7,18 @@ request waiting until the test lets it go, so nothing depends on timing.
 from __future__ import annotations
 
 import base64
-import io
 import re
 
 import pytest
-from PIL import Image
-from playwright.sync_api import Page, Route, expect
+from playwright.sync_api import JSHandle, Page, Route, expect
 
 from tests.e2e.conftest import OpenAs
 from tests.e2e.helpers import create_channel, message
+from tests.files.support import pdf_bytes, png_bytes
 
 pytestmark = pytest.mark.browser
 
 UPLOADS = "**/api/v1/uploads"
-
-
-def png(width: int = 640, height: int = 480) -> bytes:
-    image = Image.new("RGB", (width, height))
-    image.putdata([(x * 255 // width, y * 255 // height, 120) for y in range(height) for x in range(width)])
-    out = io.BytesIO()
-    image.save(out, "PNG")
-    return out.getvalue()
-
-
-def pdf(pages: int) -> bytes:
-    sheets = [Image.new("RGB", (300, 400), (255, 255, 255 - 40 * i)) for i in range(pages)]
-    out = io.BytesIO()
-    sheets[0].save(out, "PDF", save_all=True, append_images=sheets[1:])
-    return out.getvalue()
 
 
 def file(name: str, mime: str, data: bytes) -> dict[str, object]:
@@ -74,13 +58,17 @@ TRANSFER = """([data, name, type]) => {
 }"""
 
 
+def transfer(page: Page, name: str, mime: str, data: bytes) -> JSHandle:
+    return page.evaluate_handle(TRANSFER, [base64.b64encode(data).decode(), name, mime])
+
+
 def test_a_picked_image_shows_its_progress_then_a_thumbnail_that_opens_full_size(open_as: OpenAs) -> None:
     alice = open_as("alice")
     create_channel(alice, "design")
     alice.fill("#compose-topic", "logo")
     held = hold_uploads(alice)
 
-    pick(alice, file("logo draft.png", "image/png", png(640, 480)))
+    pick(alice, file("logo draft.png", "image/png", png_bytes((640, 480))))
     row = alice.locator("#draft-files li", has_text="logo draft.png")
     expect(row).to_have_attribute("data-state", "uploading")
     expect(row.locator("progress")).to_be_visible()
@@ -115,12 +103,12 @@ def test_a_dropped_pdf_shows_its_preview_and_page_count(open_as: OpenAs) -> None
     alice = open_as("alice")
     create_channel(alice, "legal")
     alice.fill("#compose-topic", "contracts")
-    transfer = alice.evaluate_handle(TRANSFER, [base64.b64encode(pdf(2)).decode(), "contract.pdf", "application/pdf"])
+    dragged = transfer(alice, "contract.pdf", "application/pdf", pdf_bytes(2))
 
-    alice.dispatch_event("#messages", "dragenter", {"dataTransfer": transfer})
+    alice.dispatch_event("#messages", "dragenter", {"dataTransfer": dragged})
     expect(alice.locator("#drop-zone")).to_be_visible()
     expect(alice.locator("#drop-zone")).to_have_text("Drop files here to attach them")
-    alice.dispatch_event("#messages", "drop", {"dataTransfer": transfer})
+    alice.dispatch_event("#messages", "drop", {"dataTransfer": dragged})
     expect(alice.locator("#drop-zone")).to_be_hidden()
     expect(alice.locator("#draft-files li", has_text="contract.pdf")).to_have_attribute("data-state", "done")
 
@@ -145,7 +133,7 @@ def test_a_pasted_image_is_attached_and_sent_without_text(open_as: OpenAs) -> No
           const paste = new ClipboardEvent("paste", { clipboardData: transfer, bubbles: true, cancelable: true });
           document.getElementById("compose-body").dispatchEvent(paste);
         }""",
-        [alice.evaluate_handle(TRANSFER, [base64.b64encode(png(120, 80)).decode(), "image.png", "image/png"])],
+        [transfer(alice, "image.png", "image/png", png_bytes((120, 80)))],
     )
     expect(alice.locator("#draft-files li", has_text="image.png")).to_have_attribute("data-state", "done")
     alice.press("#compose-body", "Enter")  # no text: the image alone
@@ -157,7 +145,7 @@ def test_cancel_and_remove_take_files_out_before_sending(open_as: OpenAs) -> Non
     alice = open_as("alice")
     create_channel(alice, "misc")
     alice.fill("#compose-topic", "notes")
-    held = hold_uploads(alice)
+    hold_uploads(alice)
     pick(alice, file("big.zip", "application/zip", b"PK\x05\x06" + bytes(18)))
     row = alice.locator("#draft-files li", has_text="big.zip")
     expect(row).to_have_attribute("data-state", "uploading")
@@ -190,7 +178,7 @@ def test_two_files_in_one_message_reach_another_member_live(open_as: OpenAs) -> 
 
     alice.fill("#compose-topic", "plans")
     csv = b"item,cost\ndesk,120\n"
-    pick(alice, file("floor plan.png", "image/png", png(300, 200)), file("budget.csv", "text/csv", csv))
+    pick(alice, file("floor plan.png", "image/png", png_bytes((300, 200))), file("budget.csv", "text/csv", csv))
     expect(alice.locator("#draft-files li[data-state=done]")).to_have_count(2)
     alice.fill("#compose-body", "plans attached")
     alice.press("#compose-body", "Enter")
@@ -200,7 +188,7 @@ def test_two_files_in_one_message_reach_another_member_live(open_as: OpenAs) -> 
     expect(seen.locator(".att-image img")).to_have_attribute("alt", "floor plan.png")
     chip = seen.locator(".att-file")
     expect(chip.locator(".att-name")).to_have_text("budget.csv")
-    expect(chip.locator(".att-meta")).to_have_text(re.compile(r"^20 B · text/"))  # the type sniffed by the server
+    expect(chip.locator(".att-meta")).to_have_text(re.compile(rf"^{len(csv)} B · text/"))  # size, sniffed type
     expect(chip).to_have_attribute("href", re.compile(r"^/files/\d+/budget\.csv$"))
     response = bob.context.request.get(chip.get_attribute("href") or "")
     assert response.ok and response.body() == csv
@@ -212,9 +200,21 @@ def test_the_compose_box_with_files_fits_a_phone(open_as: OpenAs) -> None:
     create_channel(alice, "mobile")
     alice.set_viewport_size({"width": 360, "height": 740})
     alice.fill("#compose-topic", "phones")
-    pick(alice, file("a-very-long-file-name-that-could-push-the-page-sideways.pdf", "application/pdf", pdf(1)))
+    pick(alice, file("a-very-long-file-name-that-could-push-the-page-sideways.pdf", "application/pdf", pdf_bytes(1)))
     expect(alice.locator("#draft-files li[data-state=done]")).to_have_count(1)
     alice.fill("#compose-body", "on a phone")
     alice.press("#compose-body", "Enter")
     expect(message(alice, "on a phone").locator(".att-pdf")).to_be_visible()
+    assert alice.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_settings_show_the_storage_used_of_the_quota(open_as: OpenAs) -> None:
+    alice = open_as("alice")
+    create_channel(alice, "storage")
+    pick(alice, file("big.png", "image/png", png_bytes((640, 480))))
+    expect(alice.locator("#draft-files li[data-state=done]")).to_have_count(1)
+    alice.goto("/settings")
+    expect(alice.locator("#storage-use")).to_have_text(re.compile(r"^[\d.]+ (B|kB) of 1 GB used$"))
+    expect(alice.locator("#storage-bar")).to_be_visible()
+    alice.set_viewport_size({"width": 360, "height": 740})
     assert alice.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
