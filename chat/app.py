@@ -19,9 +19,11 @@ from starlette.types import ASGIApp
 from chat.accounts.ratelimit import Limiters, SlidingWindowLimiter
 from chat.archive.checkpoint_sinks import CheckpointWriter
 from chat.channels.feed import latest_event_id
+from chat.channels.file_cleanup import FileCleanup
 from chat.channels.queries import all_memberships
 from chat.channels.retention import RetentionScheduler
 from chat.config import Settings
+from chat.files.storage import store_for
 from chat.realtime.broker import broker_from_url
 from chat.realtime.hub import Hub, MembershipSnapshot
 from chat.store.db import Database
@@ -53,6 +55,7 @@ def create_app(settings: Settings, *, migrate: bool = False, setup_token: str = 
     db.after_commit = hub.publish
     checkpoints = CheckpointWriter.from_settings(db, settings.checkpoint_sink, settings.checkpoint_interval_s)
     retention = RetentionScheduler(db, settings)  # purges expired message bodies every hour
+    file_cleanup = FileCleanup(db, store_for(settings.upload_path))  # unused uploads, deleted messages' files
     services = Services(
         settings=settings,
         db=db,
@@ -74,9 +77,11 @@ def create_app(settings: Settings, *, migrate: bool = False, setup_token: str = 
         if checkpoints is not None:
             checkpoints.start()
         retention.start()
+        file_cleanup.start()
         try:
             yield
         finally:
+            await file_cleanup.close()
             await retention.close()
             if checkpoints is not None:
                 await checkpoints.close()

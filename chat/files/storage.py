@@ -9,6 +9,8 @@ S3-compatible backend. :class:`LocalStore` keeps ``<root>/ab/cd/<sha256>``:
   the directory, so once ``put`` returns the bytes survive a crash; the caller
   acknowledges the upload only then. Identical bytes are stored once: a second
   ``put`` of the same content drops its temporary file.
+* ``delete(sha256, idle_s=…)`` leaves alone bytes stored or stored again within ``idle_s``
+  seconds: an upload of the same content racing a cleanup keeps its bytes.
 * Names are server-made (hex digests): nothing a client sends reaches the path.
 
 Hashing and fsync block, so ``put`` runs them in a worker thread.
@@ -17,11 +19,11 @@ Hashing and fsync block, so ``put`` runs them in a worker thread.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -44,8 +46,9 @@ class BlobStore(Protocol):
 
     def exists(self, sha256: str) -> bool: ...
 
-    async def delete(self, sha256: str) -> None:
-        """Remove the bytes (no error when absent)."""
+    async def delete(self, sha256: str, *, idle_s: float = 0) -> bool:
+        """Remove the bytes unless they were stored (or stored again) in the last ``idle_s`` seconds;
+        True when they are gone (absent already included)."""
         ...
 
     def temp_file(self) -> tuple[BinaryIO, Path]:
@@ -97,8 +100,9 @@ class LocalStore:
     def _put(self, source: Path) -> str:
         sha256 = hash_file(source)
         target = self.path_of(sha256)
-        if target.exists():
+        if target.exists():  # stored once; touched, so a cleanup running now leaves it alone
             source.unlink(missing_ok=True)
+            os.utime(target)
             return sha256
         target.parent.mkdir(parents=True, exist_ok=True)
         with source.open("rb+") as f:
@@ -124,10 +128,15 @@ class LocalStore:
     def exists(self, sha256: str) -> bool:
         return self.path_of(sha256).is_file()
 
-    async def delete(self, sha256: str) -> None:
+    async def delete(self, sha256: str, *, idle_s: float = 0) -> bool:
         path = self.path_of(sha256)
-        with contextlib.suppress(FileNotFoundError):
+        try:
+            if idle_s and time.time() - path.stat().st_mtime < idle_s:
+                return False
             path.unlink()
+        except FileNotFoundError:
+            pass
+        return True
 
 
 def store_for(root: Path) -> LocalStore:

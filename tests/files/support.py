@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 from typing import Any
 
 import httpx2
@@ -64,3 +66,12 @@ async def file_counts(db: Database) -> dict[str, int]:
                 ("events", models.Event),
             )
         }
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims ``width`` × ``height`` pixels (a decompression bomb's shape)."""
+    data = bytearray(png_bytes(size=(1, 1)))
+    header = struct.pack(">II", width, height) + bytes(data[24:29])  # IHDR: size, then depth, colour, …
+    data[16:29] = header
+    data[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + header))
+    return bytes(data)

@@ -5,6 +5,9 @@ Every refusal leaves the tables (and the store) as they were.
 
 from __future__ import annotations
 
+import functools
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx2
@@ -13,9 +16,9 @@ from starlette.applications import Starlette
 
 from chat.config import Settings
 from chat.store.db import Database
-from tests.channels.messaging_support import channel
+from tests.channels.messaging_support import channel, events_of
 from tests.factories import Cast
-from tests.files.support import API, file_counts, png_bytes, upload, upload_id
+from tests.files.support import API, file_counts, png_bytes, png_claiming, upload, upload_id
 from tests.web.authhelp import as_user
 
 
@@ -83,3 +86,180 @@ async def test_identical_files_are_stored_once(
     stored = [p for p in root.rglob("*") if p.is_file() and p.relative_to(root).parts[0] != "tmp"]
     assert len(stored) == 2  # the file and its thumbnail, once each
     assert (await file_counts(db))["uploads"] == 2
+
+
+# --- limits and bad input: each refused, nothing stored ----------------------------------------
+
+SMALL_LIMIT = 8192
+REFUSE_EICAR = f'{sys.executable} -c \'import sys; sys.exit(1 if b"EICAR" in open(sys.argv[-1], "rb").read() else 0)\''
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        data_dir=tmp_path,
+        allowed_hosts=("testserver",),
+        upload_max_bytes=SMALL_LIMIT,
+        upload_quota_bytes=3 * SMALL_LIMIT,
+        upload_scan_command=REFUSE_EICAR,
+    )
+
+
+def stored_files(settings: Settings) -> list[Path]:
+    """Every file under the upload directory, temporary ones included."""
+    root = settings.upload_path
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+async def refused(
+    db: Database, settings: Settings, call: Callable[[], Awaitable[httpx2.Response]], status: int, code: str
+) -> httpx2.Response:
+    """``call`` is answered ``status``/``code`` and leaves the tables and the store as they were."""
+    rows, files = await file_counts(db), stored_files(settings)
+    response = await call()
+    assert (response.status_code, response.json()["error"]["code"]) == (status, code), response.text
+    assert await file_counts(db) == rows
+    assert stored_files(settings) == files
+    return response
+
+
+class Body:
+    """A streamed request body that counts how much of it the server pulled."""
+
+    def __init__(self, chunks: int, size: int = 1024) -> None:
+        self.chunks, self.size, self.sent = chunks, size, 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for _ in range(self.chunks):
+            self.sent += 1
+            yield b"x" * self.size
+
+
+async def test_too_large_is_refused_before_the_body_is_read(
+    db: Database, client: httpx2.AsyncClient, settings: Settings, bob: dict[str, str]
+) -> None:
+    declared = Body(100)
+    headers = {**bob, "Content-Type": "application/octet-stream", "Content-Length": str(100 * 1024)}
+    response = await refused(
+        db,
+        settings,
+        lambda: client.post(f"{API}/uploads?name=big.bin", content=declared, headers=headers),
+        413,
+        "file_too_large",
+    )
+    assert response.json()["error"]["limit"] == SMALL_LIMIT
+    assert declared.sent == 0  # refused on the declared length alone
+    undeclared = Body(100)  # chunked: no Content-Length, counted while streaming
+    raw = {**bob, "Content-Type": "application/octet-stream"}
+    await refused(
+        db,
+        settings,
+        lambda: client.post(f"{API}/uploads?name=big.bin", content=undeclared, headers=raw),
+        413,
+        "file_too_large",
+    )
+    assert undeclared.sent <= SMALL_LIMIT // 1024 + 2  # cut off just past the limit, not read to the end
+    multipart = png_bytes(size=(400, 400), color=(1, 2, 3)) + bytes(SMALL_LIMIT)
+    await refused(db, settings, lambda: upload(client, bob, multipart), 413, "file_too_large")
+
+
+async def test_bad_uploads_are_refused_and_store_nothing(
+    db: Database, cast: Cast, client: httpx2.AsyncClient, settings: Settings, bob: dict[str, str]
+) -> None:
+    post_files = functools.partial(client.post, f"{API}/uploads", headers=bob)
+    await refused(db, settings, lambda: upload(client, bob, b""), 422, "empty_file")
+    await refused(db, settings, lambda: post_files(files={"other": ("a.txt", b"hello")}), 422, "missing_field")
+    five = [(f"f{i}", (None, b"x")) for i in range(4)] + [("file", ("a.txt", b"hello"))]
+    await refused(db, settings, lambda: post_files(files=five), 400, "too_many_parts")
+    two = [("file", ("a.txt", b"hello")), ("file", ("b.txt", b"world"))]
+    await refused(db, settings, lambda: post_files(files=two), 400, "too_many_files")
+    await refused(
+        db,
+        settings,
+        lambda: post_files(files=[("note", (None, b"x" * 5000)), ("file", ("a.txt", b"hi"))]),
+        400,
+        "part_too_large",
+    )
+    await refused(
+        db,
+        settings,
+        lambda: client.post(
+            f"{API}/uploads", content=b"--x\r\nnonsense", headers={**bob, "Content-Type": "multipart/form-data"}
+        ),
+        400,
+        "bad_multipart",
+    )
+    await refused(
+        db, settings, lambda: upload(client, bob, b"X5O!P%@AP EICAR-STANDARD-ANTIVIRUS-TEST"), 422, "file_rejected"
+    )
+    anonymous = lambda: client.post(f"{API}/uploads", files={"file": ("a.txt", b"hi")})  # noqa: E731
+    await refused(db, settings, anonymous, 401, "not_authenticated")
+
+
+async def test_the_quota_counts_the_sizes_of_ones_uploads(
+    db: Database, cast: Cast, client: httpx2.AsyncClient, app: Starlette, settings: Settings, bob: dict[str, str]
+) -> None:
+    chunk = bytes(range(256)) * 32  # 8192 bytes of octet-stream
+    for i in range(3):
+        await upload_id(client, bob, chunk[: 8000 - i], f"part{i}.bin")  # 23,997 bytes of 24,576
+    more = chunk[:600]
+    response = await refused(db, settings, lambda: upload(client, bob, more), 422, "quota_exceeded")
+    assert response.json()["error"]["quota"] == 3 * SMALL_LIMIT
+    assert (await upload(client, bob, chunk[:500])).status_code == 201  # still fits
+    carol = await as_user(client, app, cast.carol)  # the quota is per user
+    assert (await upload(client, carol, more)).status_code == 201
+
+
+async def test_a_decompression_bomb_is_refused(
+    db: Database, client: httpx2.AsyncClient, settings: Settings, bob: dict[str, str], tmp_path: Path
+) -> None:
+    bomb = png_claiming(60_000, 60_000)  # 3.6 gigapixels announced in 70 bytes
+    await refused(db, settings, lambda: upload(client, bob, bomb, "tiny.png"), 422, "image_too_large")
+    just_over = png_claiming(10_000, 5_001)
+    await refused(db, settings, lambda: upload(client, bob, just_over, "tiny.png"), 422, "image_too_large")
+
+
+async def test_a_raw_body_upload_is_named_by_the_query(client: httpx2.AsyncClient, bob: dict[str, str]) -> None:
+    response = await client.post(
+        f"{API}/uploads?name=../../etc/notes%E2%80%AE.txt",
+        content=b"plain words",
+        headers={**bob, "Content-Type": "image/png"},
+    )
+    assert response.status_code == 201, response.text
+    assert (response.json()["name"], response.json()["content_type"]) == ("notes.txt", "text/plain")
+    assert response.json()["thumbnail_url"] is None
+
+
+# --- posting with attachments -------------------------------------------------------------------
+
+
+async def test_attachments_must_be_ones_own_unattached_uploads(
+    db: Database, cast: Cast, client: httpx2.AsyncClient, app: Starlette, settings: Settings, bob: dict[str, str]
+) -> None:
+    sales = await channel(db, cast.alice, "sales", members=[cast.bob, cast.carol])
+    carol = await as_user(client, app, cast.carol)
+    mine, also_mine = await upload_id(client, bob, b"first file"), await upload_id(client, bob, b"second file")
+    hers = await upload_id(client, carol, b"her file")
+    nonces = iter(range(100))
+
+    def post_with(attachments: list[int], body: str = "", who: dict[str, str] = bob) -> Awaitable[httpx2.Response]:
+        payload = {"topic": "Q3", "body": body, "nonce": f"n{next(nonces)}", "attachments": attachments}
+        return client.post(f"{API}/conversations/{sales}/messages", json=payload, headers=who)
+
+    await refused(db, settings, lambda: post_with([hers]), 422, "attachment_not_found")
+    await refused(db, settings, lambda: post_with([mine, 10**12]), 422, "attachment_not_found")
+    await refused(db, settings, lambda: post_with([mine, mine]), 422, "duplicate_attachment")
+    await refused(db, settings, lambda: post_with(list(range(1, 12))), 422, "too_many")
+    await refused(db, settings, lambda: post_with([]), 422, "empty_body")
+    await refused(db, settings, lambda: post_with(["1"]), 422, "wrong_type")  # type: ignore[list-item]
+
+    first = await post_with([also_mine, mine], body="two files")
+    assert first.status_code == 201, first.text
+    assert [a["id"] for a in first.json()["attachments"]] == [also_mine, mine]  # in the order given
+    await refused(db, settings, lambda: post_with([mine]), 409, "attachment_in_use")
+    await refused(db, settings, lambda: post_with([hers], who=bob), 422, "attachment_not_found")
+    async with db.read() as s:
+        event = (await events_of(s, "message.posted"))[-1]
+    shas = [a["sha256"] for a in event.payload["message"]["attachments"]]  # the audit chain covers each file
+    assert shas == [a["sha256"] for a in first.json()["attachments"]]
