@@ -7,16 +7,32 @@ request waiting until the test lets it go, so nothing depends on timing.
 from __future__ import annotations
 
 import base64
+import os
 import re
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import JSHandle, Page, Route, expect
 
 from tests.e2e.conftest import OpenAs
 from tests.e2e.helpers import create_channel, message
+from tests.e2e.server import Server
 from tests.files.support import pdf_bytes, png_bytes
 
 pytestmark = pytest.mark.browser
+
+MAX_BYTES = 1024 * 1024
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    """The browser tests' server with a 1 MiB upload limit (the quota stays the default 1 GiB)."""
+    srv = Server(tmp_path / "data", env={"CHAT_UPLOAD_MAX_BYTES": str(MAX_BYTES)})
+    srv.start()
+    yield srv
+    srv.stop()
+
 
 UPLOADS = "**/api/v1/uploads"
 
@@ -218,3 +234,23 @@ def test_settings_show_the_storage_used_of_the_quota(open_as: OpenAs) -> None:
     expect(alice.locator("#storage-bar")).to_be_visible()
     alice.set_viewport_size({"width": 360, "height": 740})
     assert alice.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_a_file_over_the_limit_shows_why_and_is_not_sent(open_as: OpenAs) -> None:
+    alice = open_as("alice")
+    create_channel(alice, "limits")
+    alice.fill("#compose-topic", "big")
+    pick(alice, file("huge.bin", "application/octet-stream", os.urandom(MAX_BYTES + 200_000)))
+    row = alice.locator("#draft-files li", has_text="huge.bin")
+    expect(row).to_have_attribute("data-state", "failed")
+    expect(row.get_by_role("alert")).to_have_text("This file is larger than the server accepts (1 MB at most).")
+
+    # a failed file is left out of the message (and of the draft once it is sent)
+    pick(alice, file("small.txt", "text/plain", b"fits\n"))
+    expect(alice.locator("#draft-files li", has_text="small.txt")).to_have_attribute("data-state", "done")
+    alice.fill("#compose-body", "without the big one")
+    alice.press("#compose-body", "Enter")
+    sent = message(alice, "without the big one")
+    expect(sent.locator(".attachments li")).to_have_count(1)
+    expect(sent.locator(".att-name")).to_have_text("small.txt")
+    expect(alice.locator("#draft-files")).to_be_hidden()

@@ -77,7 +77,10 @@ export function renderDraftItem(item, onRemove) {
 }
 
 function uploadError(error) {
-  if (error && error.status === 413) return t("upload.too_large");
+  if (error && error.status === 413) {
+    const limit = error.data && error.data.limit;
+    return limit ? t("upload.too_large_limit", { limit: formatSize(limit) }) : t("upload.too_large");
+  }
   if (error && error.code === "quota_exceeded") return t("upload.quota_exceeded");
   if (error && error.code === "file_rejected") return t("upload.rejected");
   return errorText(error);
