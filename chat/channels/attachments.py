@@ -99,7 +99,9 @@ async def attach_uploads(
     found = {row.id: row for row in rows}
     missing = [i for i in upload_ids if i not in found]
     if missing:
-        raise Invalid("attachment_not_found", "no upload of yours has this id", field="attachments", id=missing[0])
+        raise Invalid(
+            "attachment_not_found", "no upload of yours has this id", field="attachments", upload_id=missing[0]
+        )
     taken = (
         (
             await session.execute(
@@ -110,7 +112,7 @@ async def attach_uploads(
         .first()
     )
     if taken is not None:
-        raise Conflict("attachment_in_use", "this upload is already attached to a message", id=taken)
+        raise Conflict("attachment_in_use", "this upload is already attached to a message", upload_id=taken)
     session.add_all(
         models.MessageAttachment(message_id=message_id, upload_id=upload_id, position=position)
         for position, upload_id in enumerate(upload_ids)
