@@ -136,6 +136,12 @@ function mountFiles(form, body, draft, enabled) {
     depth = 0;
     zone.hidden = true;
   };
+  // A file dropped anywhere else must not replace the page with itself.
+  for (const type of ["dragover", "drop"]) {
+    window.addEventListener(type, (e) => {
+      if (carriesFiles(e)) e.preventDefault();
+    });
+  }
   pane.addEventListener("dragenter", (e) => {
     if (!carriesFiles(e) || !enabled()) return;
     e.preventDefault();
