@@ -42,10 +42,13 @@ import fnmatch
 import itertools
 import json
 import logging
+import mimetypes
+import os
 import random
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -223,15 +226,23 @@ class Bot:
     # --- requests ----------------------------------------------------------------------------
 
     async def post(
-        self, conversation: int, body: str, topic: str | None = None, nonce: str | None = None
+        self,
+        conversation: int,
+        body: str = "",
+        topic: str | None = None,
+        nonce: str | None = None,
+        attachments: Sequence[int] = (),
     ) -> dict[str, Any]:
-        """Post a message; returns the stored message (``id``, ``seq``, ``html`` …) once acked.
+        """Post a message; returns the stored message (``id``, ``seq``, ``html``, ``attachments`` …) once acked.
 
         ``nonce`` (generated when not given) makes retries safe: the same nonce stores one message.
+        ``attachments``: ids from ``upload``, in the order to show them (the body may be empty then).
         """
         frame: dict[str, Any] = {"conversation": conversation, "body": body, "nonce": nonce or uuid.uuid4().hex}
         if topic is not None:
             frame["topic"] = topic
+        if attachments:
+            frame["attachments"] = list(attachments)
         ack = await self.request("post", **frame)
         message: dict[str, Any] = ack["message"]
         return message
@@ -270,6 +281,27 @@ class Bot:
         if topic is not None:
             fields["topic"] = topic
         await self.request("typing", resend=False, **fields)
+
+    async def upload(
+        self, file: str | os.PathLike[str] | bytes, *, name: str | None = None, content_type: str | None = None
+    ) -> int:
+        """Upload a file (a path, or the bytes themselves) over REST; returns the upload id for ``post``.
+
+        ``name`` defaults to the file's name (required with bytes); ``content_type`` to a guess from
+        the name (the server decides the stored type from the content anyway). Over the size limit
+        or the quota raises ``BotError`` (``http_413``, ``quota_exceeded``, ``file_rejected`` …).
+        """
+        if isinstance(file, bytes):
+            if not name:
+                raise ValueError("name= is required when uploading bytes")
+            data = file
+        else:
+            path = Path(file)
+            data = await asyncio.to_thread(path.read_bytes)
+            name = name or path.name
+        kind = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+        answer = await asyncio.to_thread(rest.upload, self.http_url, self._token, data, name, kind)
+        return int(answer["id"])
 
     async def api(self, method: str, path: str, body: Any = None) -> Any:
         """A REST call with the bot's token, e.g. ``await bot.api("GET", "/conversations/4/members")``."""

@@ -10,7 +10,7 @@ import json
 import urllib.error
 import urllib.request
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from chat.bot.errors import BotError
 
@@ -47,12 +47,23 @@ def call(base_url: str, token: str, method: str, path: str, body: Any = None, ti
 
     An error answer raises ``BotError`` with the server's code (``{"error": {"code", "message"}}``).
     """
+    data = None if body is None else json.dumps(body).encode()
+    return _send(base_url, token, method, path, data, "application/json", timeout)
+
+
+def upload(base_url: str, token: str, data: bytes, name: str, content_type: str, timeout: float = 300.0) -> Any:
+    """``POST /api/v1/uploads?name=…`` with the file's bytes as the raw body; the upload's JSON (201)."""
+    return _send(base_url, token, "POST", f"/uploads?name={quote(name, safe='')}", data, content_type, timeout)
+
+
+def _send(
+    base_url: str, token: str, method: str, path: str, data: bytes | None, content_type: str, timeout: float
+) -> Any:
     if not path.startswith("/"):
         raise ValueError(f"path must start with '/', got {path!r}")
-    data = None if body is None else json.dumps(body).encode()
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
     if data is not None:
-        headers["Content-Type"] = "application/json"
+        headers["Content-Type"] = content_type
     url = base_url + API_PREFIX + path  # base_url came from http_url_of: http or https only
     request = urllib.request.Request(url, data=data, headers=headers, method=method.upper())  # noqa: S310
     try:

@@ -21,6 +21,7 @@ from chat.web.api import (
     retention,
     search,
     settings,
+    storage,
     uploads,
 )
 from chat.web.archive import api as archive_api
@@ -43,6 +44,7 @@ def build_routes() -> list[BaseRoute]:
         *reports.routes,
         *search.routes,
         *retention.routes,
+        *storage.routes,
         *events.routes,
         *archive_api.routes,
         *health.routes,

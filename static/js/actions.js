@@ -269,13 +269,15 @@ export class Actions extends ManageActions {
     }
   }
 
-  post(cid, topic, body) {
+  // uploads: the draft's finished uploads (their JSON), sent as ids and shown on the echo.
+  post(cid, topic, body, uploads = []) {
     const nonce = crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`;
     const echo = {
       nonce,
       conversation: cid,
       topic: topic || "",
       body,
+      attachments: uploads,
       author: this.store.me.id,
       created_at: new Date().toISOString(),
       state: "pending",
@@ -289,6 +291,7 @@ export class Actions extends ManageActions {
   async deliver(echo) {
     const frame = { conversation: echo.conversation, body: echo.body, nonce: echo.nonce };
     if (echo.topic) frame.topic = echo.topic;
+    if (echo.attachments.length) frame.attachments = echo.attachments.map((upload) => upload.id);
     echo.attempts += 1;
     this.store.updatePending(echo.nonce, { state: "pending", error: null });
     try {

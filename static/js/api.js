@@ -29,11 +29,37 @@ export async function api(method, path, body) {
   } catch {
     data = null;
   }
-  if (!response.ok) {
-    const error = (data && data.error) || {};
-    throw new ApiError(response.status, error.code || `http_${response.status}`, error.message, error);
-  }
+  if (!response.ok) throw errorOf(response.status, data);
   return data;
+}
+
+function errorOf(status, data) {
+  const error = (data && data.error) || {};
+  return new ApiError(status, error.code || `http_${status}`, error.message, error);
+}
+
+// POST /uploads with one file (multipart, field "file") through XMLHttpRequest, because fetch
+// reports no upload progress. onProgress(fraction) runs as bytes leave (null when the size is
+// unknown). Returns {promise, abort}: the promise gives the upload's JSON or rejects with an
+// ApiError ("aborted" after abort()).
+export function upload(file, onProgress) {
+  const xhr = new XMLHttpRequest();
+  const promise = new Promise((resolve, reject) => {
+    xhr.open("POST", BASE + "/uploads");
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.responseType = "json";
+    xhr.upload.addEventListener("progress", (e) => onProgress(e.lengthComputable ? e.loaded / e.total : null));
+    xhr.addEventListener("load", () => {
+      if (xhr.status >= 200 && xhr.status < 300 && xhr.response) resolve(xhr.response);
+      else reject(errorOf(xhr.status, xhr.response));
+    });
+    xhr.addEventListener("error", () => reject(new ApiError(0, "network_error", "network error")));
+    xhr.addEventListener("abort", () => reject(new ApiError(0, "aborted", "aborted")));
+    const form = new FormData();
+    form.append("file", file, file.name || "file");
+    xhr.send(form);
+  });
+  return { promise, abort: () => xhr.abort() };
 }
 
 export const get = (path) => api("GET", path);

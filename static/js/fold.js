@@ -16,7 +16,7 @@ function onPosted(store, ev, follow) {
   const msg = store.putMessage(raw);
   // The ack may come after the event: drop the echo of the same post now.
   for (const [nonce, echo] of store.pending) {
-    if (echo.id === msg.id || (msg.author === store.me.id && echo.conversation === msg.conversation && echo.body === msg.body)) {
+    if (echo.id === msg.id || (msg.author === store.me.id && echo.conversation === msg.conversation && echo.body === msg.body && sameFiles(echo, msg))) {
       store.pending.delete(nonce);
       break;
     }
@@ -53,6 +53,12 @@ function onPosted(store, ev, follow) {
   follow.push({ type: "incoming", message: msg, conversation: conv, mentioned, muted });
 }
 
+// An echo and a message carry the same uploads (two posts of files alone have the same empty body).
+function sameFiles(echo, msg) {
+  const ids = (list) => (list || []).map((file) => file.id).join(",");
+  return ids(echo.attachments) === ids(msg.attachments);
+}
+
 function onEdited(store, ev) {
   const msg = store.messages.get(ev.data.message_id);
   if (!msg) return;
@@ -71,7 +77,7 @@ function onEdited(store, ev) {
 function onDeleted(store, ev, follow) {
   const msg = store.messages.get(ev.data.message_id);
   if (!msg) return;
-  Object.assign(msg, { deleted: ev.data.deleted || { by: ev.actor }, body: "", html: "", reactions: [], meetings: [] });
+  Object.assign(msg, { deleted: ev.data.deleted || { by: ev.actor }, body: "", html: "", reactions: [], meetings: [], attachments: [] });
   msg.version = (msg.version || 0) + 1;
   store.changed("messages");
   follow.push({ type: "unread", conversation: msg.conversation });

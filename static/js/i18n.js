@@ -37,3 +37,18 @@ export function formatRelative(date) {
   if (seconds < 86400) return t("time.hours", { n: Math.floor(seconds / 3600) });
   return formatDay(date);
 }
+
+// 2048 → "2 kB", in the page's language (Intl units from kilobytes on; bytes from the catalog,
+// whose short form Intl does not abbreviate).
+export function formatSize(bytes) {
+  const units = ["byte", "kilobyte", "megabyte", "gigabyte"];
+  let value = Math.max(0, Number(bytes) || 0);
+  if (value < 1024) return t("upload.bytes", { n: value });
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  const digits = value >= 10 ? 0 : 1;
+  return new Intl.NumberFormat(lang, { style: "unit", unit: units[unit], unitDisplay: "short", maximumFractionDigits: digits }).format(value);
+}

@@ -60,6 +60,7 @@ export function normMessage(raw) {
     body: raw.body ?? "",
     reactions: Array.isArray(raw.reactions) ? raw.reactions : [],
     mentions: Array.isArray(raw.mentions) ? raw.mentions : [],
+    attachments: Array.isArray(raw.attachments) ? raw.attachments : [],
     deleted: raw.deleted ?? null,
     redacted_at: raw.redacted_at ?? null,
     version: raw.version ?? 0,

@@ -1,8 +1,9 @@
 // The settings page: display name and password through PATCH /api/v1/me; notification
-// preferences in this browser (the language form is a plain form posted to the server).
-import { patch } from "./api.js";
+// preferences in this browser (the language form is a plain form posted to the server); the
+// storage the user's uploads take (GET /api/v1/me/storage).
+import { get, patch } from "./api.js";
 import { showError, showOk } from "./dom.js";
-import { errorText, t } from "./i18n.js";
+import { errorText, formatSize, t } from "./i18n.js";
 import { notificationPrefs, saveNotificationPrefs } from "./notify.js";
 
 function handle(form, work) {
@@ -52,3 +53,19 @@ handle(notifyForm, async (data) => {
   }
   showPermission();
 });
+
+async function showStorage() {
+  const text = document.getElementById("storage-use");
+  const bar = document.getElementById("storage-bar");
+  try {
+    const { used_bytes: used, quota_bytes: quota } = await get("/me/storage");
+    text.textContent = quota
+      ? t("upload.storage_used", { used: formatSize(used), quota: formatSize(quota) })
+      : t("upload.storage_unlimited", { used: formatSize(used) });
+    bar.hidden = !quota;
+    if (quota) bar.value = Math.min(1, used / quota);
+  } catch (err) {
+    text.textContent = errorText(err);
+  }
+}
+showStorage();

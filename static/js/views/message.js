@@ -3,6 +3,7 @@
 import { h, setServerHtml } from "../dom.js";
 import { errorText, formatFull, formatTime, t } from "../i18n.js";
 import { userName } from "../model.js";
+import { renderAttachments } from "./attachments.js";
 
 export const EMOJI = ["👍", "❤️", "😂", "🎉", "😮", "😢", "👀", "✅"];
 
@@ -52,10 +53,12 @@ export function renderMessage(store, actions, msg, ctx) {
   if (ctx.editing === msg.id) {
     el.append(editBox(store, actions, msg, ctx));
   } else if (msg.pending) {
-    el.append(h("div", { class: "msg-body" }, h("p", {}, msg.body)));
-  } else {
+    if (msg.body) el.append(h("div", { class: "msg-body" }, h("p", {}, msg.body)));
+  } else if (msg.html) {
     el.append(setServerHtml(h("div", { class: "msg-body" }), msg.html));
   }
+  const files = renderAttachments(msg.attachments);
+  if (files) el.append(files);
   for (const meeting of msg.meetings || []) {
     if (!/^https?:\/\//i.test(meeting.url)) continue;
     el.append(

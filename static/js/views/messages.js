@@ -274,6 +274,14 @@ export function mountMessages(store, actions, dialogs) {
     clearTimeout(scrollTimer);
     scrollTimer = setTimeout(afterScroll, 80);
   });
+  // An image that loads after the list was drawn makes it taller: stay at the bottom if we were.
+  list.addEventListener(
+    "load",
+    (e) => {
+      if (e.target instanceof HTMLImageElement && store.atBottom) list.scrollTop = list.scrollHeight;
+    },
+    true,
+  );
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible" && store.view.conversation) afterScroll();
   });
