@@ -3,18 +3,10 @@
 // topic, a link that downloads it and one that opens its message. Keyboard: the dialog takes the
 // focus, links and the "More files" button are in tab order, Escape closes (the native <dialog>).
 import { h, replaceChildren } from "../dom.js";
-import { errorText, formatFull, lang, t } from "../i18n.js";
-
-const kilobytes = new Intl.NumberFormat(lang, { style: "unit", unit: "kilobyte", unitDisplay: "short", maximumFractionDigits: 1 });
+import { errorText, formatFull, formatSize, t } from "../i18n.js";
 
 // Only this server's file URLs go into href (the API gives relative /files/… paths).
-export const local = (url) => (typeof url === "string" && url.startsWith("/files/") ? url : null);
-
-// The files of a search hit, by name (a message found through a file name may have no text).
-export function fileLinks(attachments) {
-  if (!Array.isArray(attachments) || !attachments.length) return null;
-  return h("ul", { class: "result-files", "aria-label": t("files_view.open") }, attachments.map((a) => h("li", {}, h("a", { href: local(a.url), download: a.name }, a.name))));
-}
+const local = (url) => (typeof url === "string" && url.startsWith("/files/") ? url : null);
 
 export function mountFilesDialog(store, actions) {
   const dialog = document.getElementById("dlg-files");
@@ -30,7 +22,7 @@ export function mountFilesDialog(store, actions) {
       "li",
       { "data-message": entry.message, "data-file": a.id },
       h("a", { class: "files-name", href: local(a.url), download: a.name }, a.name),
-      h("span", { class: "meta" }, ` ${a.content_type} · ${kilobytes.format(a.size / 1024)}`),
+      h("span", { class: "meta" }, ` ${a.content_type} · ${formatSize(a.size)}`),
       h("div", { class: "meta" }, meta.filter(Boolean).join(" · ")),
       h("a", { href: `#/c/${cid}/m/${entry.message}`, onclick: () => dialog.close() }, t("files_view.goto")),
     );

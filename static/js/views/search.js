@@ -2,7 +2,7 @@
 import { h, replaceChildren, setServerHtml } from "../dom.js";
 import { errorText, formatFull, t } from "../i18n.js";
 import { sigil } from "../model.js";
-import { fileLinks } from "./files.js";
+import { renderAttachments } from "./attachments.js";
 
 export function mountSearch(store, actions) {
   const form = document.getElementById("search-form");
@@ -71,7 +71,7 @@ export function mountSearch(store, actions) {
                   h("span", { class: "msg-time" }, formatFull(new Date(hit.created_at))),
                 ),
                 setServerHtml(h("div", { class: "msg-body" }), hit.html),
-                fileLinks(hit.attachments),
+                renderAttachments(hit.attachments),
               ),
             ),
           ),
