@@ -16,13 +16,11 @@ Recipients, by ``event.audience``:
   carries ``members`` (membership changes) updates the table *before* delivery,
   and also reaches the members it removed and its ``subject_id``: a removed
   member gets the event that removed them, and nothing after.
-* ``everyone``: every connected user who is not a guest.
-* ``staff``: connected admins and moderators; ``admins``: connected admins only.
+* ``everyone``, ``staff``, ``admins``: by role (``ROLE_AUDIENCES``).
 * ``subject``: only ``subject_id``.
 
-``user.role_changed`` (``subject_id`` = the user, new role in ``data["role"]`` or
-``data["user"]["role"]``) updates the role first and also reaches the subject.
-``user.deactivated`` closes all the subject's sockets with ``4003``.
+``user.role_changed`` (new role in ``data["role"]`` or ``data["user"]["role"]``) updates the
+subject's role first and reaches them too; ``user.deactivated`` closes their sockets (``4003``).
 
 Credentials: each socket is attached with the :class:`Credential` it was opened
 with. ``session.logout``, ``token.revoked`` and ``user.password_changed`` close the
@@ -31,12 +29,10 @@ on every process, since the event comes through the broker. Closing is
 synchronous, so the read loop's check before each frame (:meth:`Hub.current_role`,
 a dict lookup) refuses every frame read after the event reached this process.
 
-A role change does not close sockets: the rights a socket acts with are re-read
-before each frame (:meth:`Hub.current_role`), live delivery uses the hub's role
-table, and a resume reads the role from the database. The role is the only right
-a socket holds that is not already live (memberships are in the routing table),
-so re-reading it costs a dict lookup, where a "reconnect" close would cost every
-socket of the user a reconnect and a replay, and the client a gap in its UI.
+A role change does not close sockets: the role is re-read before each frame
+(:meth:`Hub.current_role`, a dict lookup), live delivery uses the hub's role
+table and a resume the database's; a "reconnect" close would cost every socket of
+the user a reconnect and a replay, and the client a gap in its UI.
 
 The routing table maps conversation → member ids, each conversation tagged with
 the id of the newest event that set it. It is seeded by ``load_memberships``
@@ -51,10 +47,9 @@ events but not the other processes' (some with lower ids), so a client that kept
 event's id as its cursor would resume past them after the ``4009``. ``horizon`` is the
 newest event id delivered while the broker was connected; from the first event delivered
 without it until the gap is handled, event frames carry ``"cursor": horizon``, which the
-client keeps instead of the id, skipping on replay the ids it already processed. A field
-on each frame reaches the client before the loss can matter; a ``resync`` frame sent before
-the ``4009`` would be lost with a dropped connection. The outage counts from when the broker
-notices it (at once when Redis closes the connection, within three pings if it goes silent).
+client keeps instead of the id, skipping on replay the ids it already processed (a ``resync``
+frame sent before the ``4009`` would be lost with a dropped connection). The outage counts
+from when the broker notices it (at once on a closed connection, within three pings if silent).
 
 Presence: a user is online while they have at least one socket on any server
 process; changes are coalesced and flushed at most once per ``presence_coalesce_s``,
@@ -94,7 +89,12 @@ log = logging.getLogger(__name__)
 
 STAFF_ROLES = frozenset({"admin", "moderator"})
 GUEST_ROLE = "guest"
-ADMIN_ROLE = "admin"
+# the audiences that go by role: who of the connected users receives them
+ROLE_AUDIENCES: dict[str, Callable[[str], bool]] = {
+    "everyone": lambda role: role != GUEST_ROLE,
+    "staff": lambda role: role in STAFF_ROLES,
+    "admins": lambda role: role == "admin",
+}
 
 # (conversation id -> member ids, newest event id the snapshot includes)
 MembershipSnapshot = tuple[Mapping[int, Iterable[int]], int]
@@ -370,16 +370,13 @@ class Hub:
     def _audience(self, audience: str, conv: int | None, subject: int | None) -> list[int]:
         if audience == "members":
             return self._connected(self._table.members(conv)) if conv is not None else []
-        if audience == "everyone":
-            return [u for u, role in self._roles.items() if role != GUEST_ROLE]
-        if audience == "staff":
-            return [u for u, role in self._roles.items() if role in STAFF_ROLES]
-        if audience == "admins":
-            return [u for u, role in self._roles.items() if role == ADMIN_ROLE]
         if audience == "subject":
             return [subject] if subject is not None and subject in self._conns else []
-        log.warning("hub: unknown audience %r", audience)
-        return []
+        roles = ROLE_AUDIENCES.get(audience)
+        if roles is None:
+            log.warning("hub: unknown audience %r", audience)
+            return []
+        return [u for u, role in self._roles.items() if roles(role)]
 
     def _fan_out(self, users: Iterable[int], message: WireMessage) -> None:
         for user_id in users:

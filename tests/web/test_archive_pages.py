@@ -88,7 +88,8 @@ async def test_a_large_topic_is_read_a_page_at_a_time(client: httpx2.AsyncClient
         page = await client.get(url)
     if not db.is_sqlite:  # SQLAlchemy writes every SQLite LIMIT as "LIMIT ? OFFSET 0"
         assert not [q for q in queries if "OFFSET" in q.upper()]
-    assert len([q for q in queries if "FROM messages" in q]) == 1  # the page, authors and revisions apart
+    # the page (authors, revisions and the one look for messages moved away apart)
+    assert len([q for q in queries if "FROM messages" in q and "DISTINCT" not in q]) == 1
     while True:
         ids = [int(i) for i in re.findall(r'id="m(\d+)"', page.text)]
         assert 0 < len(ids) <= PAGE_MAX

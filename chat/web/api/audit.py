@@ -26,7 +26,7 @@ KIND_MAX = 40
 def moment_query(request: Request, name: str, *, end_of_day: bool = False) -> datetime | None:
     """A date or datetime query parameter (``chat.web.http.moment``), None when absent."""
     raw = text_query(request, name, 40)
-    return None if raw is None else moment(raw, name, end_of_day=end_of_day)
+    return None if raw is None else moment(raw, name, end_of_day=end_of_day, code="bad_date")
 
 
 def audit_query(request: Request) -> AuditQuery:
