@@ -85,7 +85,10 @@ async def check_quota(session: AsyncSession, actor: Actor, size: int, quota: int
 
 
 async def record_upload(session: AsyncSession, actor: Actor, new: NewUpload, *, quota: int = 0) -> UploadOut:
-    """Record a stored file as the actor's upload (quota checked again, in the transaction)."""
+    """Record a stored file as the actor's upload (quota checked again, in the transaction; on PostgreSQL
+    the uploader's row is locked first, so two uploads at once cannot both fit under the quota)."""
+    if quota:
+        await session.execute(select(models.User.id).where(models.User.id == actor.id).with_for_update())
     await check_quota(session, actor, new.size, quota)
     row = models.Upload(uploader_id=actor.id, created_at=models.utcnow(), **vars(new))
     session.add(row)

@@ -12,8 +12,9 @@ Headers, decided by the type sniffed at upload (never the name or the client):
   so the browser downloads it and never renders it on this origin;
 * always ``X-Content-Type-Options: nosniff`` and ``Content-Security-Policy: sandbox;
   default-src 'none'`` (a file opened directly can run nothing and load nothing),
-  ``Cache-Control: private, no-cache`` (shared caches keep nothing; the browser
-  revalidates by ETag, so access taken away takes effect at once),
+  ``Cache-Control: private, no-cache`` (shared caches keep nothing; the browser asks
+  again each time, so access taken away takes effect at once; Starlette answers a
+  matching ETag with the whole file, not a 304: a possible saving, not a leak),
   ``Cross-Origin-Resource-Policy: same-origin`` (no other site embeds them).
 
 Range requests and HEAD are Starlette's ``FileResponse``'s own.
@@ -44,8 +45,10 @@ async def _load(request: Request) -> models.Upload:
 
 def _serve(request: Request, sha256: str, name: str, content_type: str) -> Response:
     path = store_for(services(request).settings.upload_path).path_of(sha256)
-    if not path.is_file():  # removed (a deleted message's file) while a row still names it
-        raise file_not_found()
+    try:  # stat once, here: FileResponse would stat again while sending, too late for a 404
+        stat = path.stat()
+    except FileNotFoundError:  # removed (a deleted message's file) while a row still names it
+        raise file_not_found() from None
     headers = {
         "x-content-type-options": "nosniff",
         "content-security-policy": FILE_CSP,
@@ -54,7 +57,12 @@ def _serve(request: Request, sha256: str, name: str, content_type: str) -> Respo
     }
     disposition = "inline" if is_inline(content_type) else "attachment"
     return FileResponse(
-        path, media_type=content_type, filename=name, content_disposition_type=disposition, headers=headers
+        path,
+        media_type=content_type,
+        filename=name,
+        content_disposition_type=disposition,
+        headers=headers,
+        stat_result=stat,
     )
 
 

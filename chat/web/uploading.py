@@ -149,8 +149,12 @@ async def _read_multipart(request: Request, sink: _Sink, options: dict[bytes, by
     form = _Form(sink)
     callbacks = {name: getattr(form, name) for name in dir(form) if name.startswith("on_")}
     parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
+    received = 0  # every byte of the body, so nothing after the file part keeps a request open for ever
     try:
         async for chunk in request.stream():
+            received += len(chunk)
+            if received > sink.limit + MULTIPART_SLACK:
+                raise _too_large(sink.limit)
             parser.write(chunk)
         parser.finalize()
     except (BadRequest, TooLarge, Invalid):

@@ -164,6 +164,28 @@ async def test_too_large_is_refused_before_the_body_is_read(
     await refused(db, settings, lambda: upload(client, bob, multipart), 413, "file_too_large")
 
 
+class AfterTheFile(Body):
+    """A chunked multipart body whose file part is small and closed, then an endless epilogue."""
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\nhello\r\n--b--\r\n'
+        for _ in range(self.chunks):
+            self.sent += 1
+            yield b"x" * self.size
+
+
+async def test_a_multipart_body_is_cut_off_whatever_part_the_bytes_are_in(
+    db: Database, client: httpx2.AsyncClient, settings: Settings, bob: dict[str, str]
+) -> None:
+    """Bytes after the file part (which the parser drops) count too: no upload request stays open for ever."""
+    body = AfterTheFile(10_000)
+    headers = {**bob, "Content-Type": "multipart/form-data; boundary=b"}
+    await refused(
+        db, settings, lambda: client.post(f"{API}/uploads", content=body, headers=headers), 413, "file_too_large"
+    )
+    assert body.sent < 10_000  # stopped reading, not drained to the end
+
+
 async def test_bad_uploads_are_refused_and_store_nothing(
     db: Database, cast: Cast, client: httpx2.AsyncClient, settings: Settings, bob: dict[str, str]
 ) -> None:
