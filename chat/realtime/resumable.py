@@ -4,8 +4,12 @@ Resuming means reading the log after a cursor while new events keep arriving
 live. While a connection is *held*, live frames from the hub are buffered;
 ``release(upto)`` then drops the buffered events the replay already sent
 (``id <= upto``) and queues the rest, so the client gets every event once and
-in order. Direct replies (``send_now``: hello, acks, replayed events) are
-never held.
+in order. The replay may also have read events committed but not yet published
+(the writer publishes after its commit): those reach the hub *after* the release,
+so live events with ``id <= upto`` keep being dropped until the first newer one
+passes (live delivery is in commit order, and every id up to a replay's cursor
+was committed when it read). Direct replies (``send_now``: hello, acks, replayed
+events) are never held.
 
 A replay can be longer than the queue: the replaying code queues what fits,
 then awaits :meth:`room` while the writer hands the frames to the socket. A
@@ -47,6 +51,7 @@ class ResumableConnection(Connection):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._held: list[WireMessage] | None = None
+        self._floor = 0  # after a release: live events up to this id were replayed already
         self.queue_size = int(kwargs.get("queue_size", 256))
         self._hold_limit = self.queue_size
 
@@ -58,15 +63,24 @@ class ResumableConnection(Connection):
     def release(self, upto: int) -> None:
         """Resume live delivery; buffered events with ``id <= upto`` were replayed already."""
         held, self._held = self._held, None
+        self._floor = upto
         for message in held or ():
             event_id = event_id_of(message["text"])
             if event_id is not None and event_id <= upto:
                 continue
+            if event_id is not None:
+                self._floor = 0  # a newer event went through: every later one is newer still
             if not super().offer(message):
                 return
 
     def offer(self, message: WireMessage) -> bool:
         if self._held is None:
+            if self._floor:
+                event_id = event_id_of(message["text"])
+                if event_id is not None:
+                    if event_id <= self._floor:
+                        return True  # replayed already: committed before the replay read, published after
+                    self._floor = 0  # newer ones only from here on: stop looking
             return super().offer(message)
         if self.closed:
             return False
