@@ -53,6 +53,7 @@ def create_app(settings: Settings, *, migrate: bool = False, setup_token: str = 
 
     hub = Hub(broker_from_url(settings.broker_url), loader=load_memberships)
     db.after_commit = hub.publish
+    db.on_doubt = hub.commit_in_doubt
     checkpoints = CheckpointWriter.from_settings(db, settings.checkpoint_sink, settings.checkpoint_interval_s)
     retention = RetentionScheduler(db, settings)  # purges expired message bodies every hour
     file_cleanup = FileCleanup(db, store_for(settings.upload_path))  # unused uploads, deleted messages' files

@@ -22,17 +22,12 @@ Recipients, by ``event.audience``:
 ``user.role_changed`` (new role in ``data["role"]`` or ``data["user"]["role"]``) updates the
 subject's role first and reaches them too; ``user.deactivated`` closes their sockets (``4003``).
 
-Credentials: each socket is attached with the :class:`Credential` it was opened
-with. ``session.logout``, ``token.revoked`` and ``user.password_changed`` close the
-sockets whose credential they end with ``4001`` (``chat.realtime.credentials``),
-on every process, since the event comes through the broker. Closing is
-synchronous, so the read loop's check before each frame (:meth:`Hub.current_role`,
-a dict lookup) refuses every frame read after the event reached this process.
-
-A role change does not close sockets: the role is re-read before each frame
-(:meth:`Hub.current_role`, a dict lookup), live delivery uses the hub's role
-table and a resume the database's; a "reconnect" close would cost every socket of
-the user a reconnect and a replay, and the client a gap in its UI.
+Credentials: each socket is attached with the :class:`Credential` it was opened with.
+``session.logout``, ``token.revoked`` and ``user.password_changed`` close the sockets whose
+credential they end with ``4001`` (``chat.realtime.credentials``), on every process. Closing
+is synchronous, so the read loop's check before each frame (:meth:`Hub.current_role`, a dict
+lookup) refuses every frame read after the event reached this process. A role change closes
+nothing (that would cost a reconnect and a replay): the role is re-read before each frame.
 
 The routing table maps conversation → member ids, each conversation tagged with
 the id of the newest event that set it. It is seeded by ``load_memberships``
@@ -42,14 +37,10 @@ snapshot includes, so a snapshot never overrides a membership event the hub has
 already applied (a user removed while their socket was being opened stays
 removed).
 
-Cursors across a broker outage: without the broker this process still delivers its own
-events but not the other processes' (some with lower ids), so a client that kept a local
-event's id as its cursor would resume past them after the ``4009``. ``horizon`` is the
-newest event id delivered while the broker was connected; from the first event delivered
-without it until the gap is handled, event frames carry ``"cursor": horizon``, which the
-client keeps instead of the id, skipping on replay the ids it already processed (a ``resync``
-frame sent before the ``4009`` would be lost with a dropped connection). The outage counts
-from when the broker notices it (at once on a closed connection, within three pings if silent).
+Cursors while live delivery may have missed events (a broker outage, a commit in doubt):
+``chat.realtime.horizon``. A commit in doubt (``commit_in_doubt``, from the database) is
+told to every process through the broker; each caps its frames and, once the database
+answers again, closes its sockets with ``4009`` so that they resume from the log.
 
 Presence: a user is online while they have at least one socket on any server
 process; changes are coalesced and flushed at most once per ``presence_coalesce_s``,
@@ -80,8 +71,8 @@ from chat.realtime.connection import (
 from chat.realtime.credentials import REVOKING_KINDS, Credential, Revocations, ends
 from chat.realtime.ephemeral import PresenceBatch
 from chat.realtime.frames import envelope, event_frame, event_header, presence_entry, presence_frame
+from chat.realtime.horizon import Horizon
 from chat.realtime.presence import Change, PresenceTable
-from chat.realtime.resumable import capped_frame
 from chat.realtime.routing import RoutingTable
 from chat.validation import encode
 
@@ -134,8 +125,7 @@ class Hub:
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._subscribed = False
         self._closing = False
-        self.horizon = 0  # newest event id delivered while the broker was connected
-        self._outage = False  # an event was delivered without the broker since the last gap
+        self._horizon = Horizon(probe=loader, settled=self._on_gap)  # a commit in doubt settles as a gap
         self._events_received = 0  # event messages received, for nothing_since()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -159,6 +149,7 @@ class Hub:
         await asyncio.gather(*(conn.wait_closed() for conn in conns))
         if self._flush is not None:
             self._flush.cancel()
+        self._horizon.close()
         if self._heartbeat_task is not None:
             self._heartbeat_task.cancel()
             await asyncio.wait({self._heartbeat_task})
@@ -252,7 +243,12 @@ class Hub:
         broker is connected and was not out). Then a socket attached now, whose snapshot of the
         log was read after ``mark``, needs no replay: an event its snapshot missed committed
         after the read began and, published after its commit, reaches the socket live."""
-        return self._events_received == mark and self.broker.connected and not self._outage
+        return self._events_received == mark and self.broker.connected and not self._horizon.capped
+
+    @property
+    def horizon(self) -> int:
+        """The cursor capped event frames carry (``chat.realtime.horizon``)."""
+        return self._horizon.newest
 
     def current_role(self, conn: Connection) -> str | None:
         """The role ``conn``'s user has now, or None once the connection may act no more (its
@@ -291,6 +287,12 @@ class Hub:
                 continue
             await self.broker.publish(payload)
 
+    def commit_in_doubt(self, first_event_id: int) -> None:
+        """The database lost its connection during a write's COMMIT: events from ``first_event_id``
+        may be in the log and never published. Every process caps its cursors until its sockets
+        resumed from the log, once the database answers again."""
+        self._spawn(self.broker.publish(envelope({"k": "doubt", "after": first_event_id - 1}, b"")))
+
     async def send_ephemeral(
         self, conversation_id: int, payload: Mapping[str, Any], *, except_user: int | None = None
     ) -> None:
@@ -314,6 +316,8 @@ class Hub:
         elif kind == "presence":
             now = asyncio.get_running_loop().time()
             self._tell(self._online.mark(header["node"], header["user"], header["online"], now=now))
+        elif kind == "doubt":
+            self._horizon.doubt(header["after"])
         elif kind == "alive":
             now = asyncio.get_running_loop().time()
             self._tell(self._online.replace(header["node"], header["users"], now=now))
@@ -344,13 +348,8 @@ class Hub:
         if extra:
             extra.difference_update(recipients)
             recipients.extend(u for u in extra if u in self._conns)
-        if not self._outage and not self.broker.connected:
-            self._outage = True  # events of other processes may be missing from here on
-        text = frame.decode()  # once per event: every recipient is handed the same message
-        if self._outage:
-            text = capped_frame(text, self.horizon)
-        else:
-            self.horizon = max(self.horizon, event_id)
+        # decoded once per event: every recipient is handed the same message
+        text = self._horizon.frame(frame.decode(), event_id, broker_connected=self.broker.connected)
         self._fan_out(recipients, text_message(text))
         if header["kind"] == "user.deactivated" and subject is not None:
             self._deactivated[subject] = max(event_id, self._deactivated.get(subject, 0))
@@ -398,8 +397,7 @@ class Hub:
         """The broker lost messages: the table may be stale and clients missed events."""
         for conn in list(self._user_of):
             conn.close_soon(CLOSE_RESYNC, "events may have been lost, resume")
-        # Every socket that got capped frames is closed; the new ones resume from the log.
-        self._outage = False
+        self._horizon.resumed()
         self._spawn(self._reload())
 
     async def _reload(self) -> None:

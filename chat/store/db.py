@@ -26,6 +26,10 @@ Both commit, then hand everything the actions put in the outbox
 commit order and outside any lock. A failure there is logged, never raised:
 the change is already durable and clients will resume from the event log.
 
+A PostgreSQL COMMIT that loses its connection is in doubt: the write is reported as
+failed, yet it may be durable, and its events were never published. ``on_doubt``
+(the hub) gets the first of their ids, and clients resume from the log.
+
 Failures of the storage itself become one retryable error here, for every
 caller (:func:`chat.store.faults.storage_error`): a full disk raises
 ``Unavailable("storage_full")``, a database that cannot be reached or dropped
@@ -81,6 +85,8 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.after_commit = after_commit
+        # Called with the first event id of a write whose COMMIT lost the connection (PostgreSQL).
+        self.on_doubt: Callable[[int], None] | None = None
         self.writer: Writer | None = None
         if self.is_sqlite:
             # Reads run inline (a page is a few statements of microseconds each); a long scan asks
@@ -121,8 +127,15 @@ class Database:
                     yield session
             else:
                 async with self._writes() as session:
-                    async with session.begin():
-                        yield session
+                    committing = False
+                    try:
+                        async with session.begin():
+                            yield session
+                            committing = True
+                    except Exception as exc:
+                        if committing:
+                            self._commit_failed(exc, session.info.get("outbox", []))
+                        raise
                     box = session.info.pop("outbox", [])
                 await self._publish(box)
         self.storage_full = False
@@ -163,6 +176,14 @@ class Database:
                 self.storage_full = unavailable.code == "storage_full"
             log.warning("%s failed: %s (%r)", what, unavailable.code, exc)
             raise unavailable from exc
+
+    def _commit_failed(self, exc: Exception, events: Sequence[Any]) -> None:
+        """A COMMIT that lost its connection may still have been durable: its events, never
+        published, are reported to ``on_doubt`` (the hub makes clients resume from the log)."""
+        lost = storage_error(exc)
+        if events and self.on_doubt is not None and lost is not None and lost.code == "database_unavailable":
+            log.warning("the database went away during a COMMIT: events from %s may be committed", events[0].id)
+            self.on_doubt(min(event.id for event in events))
 
     async def _publish(self, events: Sequence[Any]) -> None:
         if events and self.after_commit is not None:

@@ -5,8 +5,10 @@
   sends the same nonce again, so a post is stored once however often it is retried.
 * :class:`Follower` follows live events and, whenever its socket closes, reconnects and
   resumes from its cursor, buffering the events between ``resume`` and ``resumed`` and
-  skipping ids at or below its cursor (the documented overlap). Any other event at or below
-  the cursor is a duplicate and fails the test.
+  skipping ids at or below its cursor or already processed (the documented overlap). It
+  keeps an event frame's ``cursor`` field when it has one, and the ids it processed above
+  its cursor. A live event at or below the cursor, already processed or out of order is a
+  duplicate and fails the test.
 
 Both wait generously and poll: a fault test asserts what happens, never how fast.
 """
@@ -129,14 +131,16 @@ class Follower:
     def __init__(self, srv: ServerProcess, token: str) -> None:
         self.srv, self.token = srv, token
         self.cursor = 0
+        self.above: set[int] = set()  # ids processed above the cursor (a capped frame's ``cursor`` held it back)
         self.messages: list[int] = []  # message ids of message.posted events, in arrival order
         self.live: set[int] = set()  # those of them delivered live, not replayed by a resume
         self.closes: list[int | None] = []  # close codes of the sockets the server closed
         self.resumed = asyncio.Event()  # set after each completed resume
         self._resuming: list[dict[str, Any]] | None = None
 
-    def _apply(self, event: dict[str, Any], *, live: bool) -> None:
-        self.cursor = event["id"]
+    def _apply(self, event: dict[str, Any], *, live: bool, cursor: int | None = None) -> None:
+        self.cursor = max(self.cursor, event["id"] if cursor is None else min(cursor, event["id"]))
+        self.above = {i for i in self.above | {event["id"]} if i > self.cursor}
         if event["kind"] == "message.posted":
             self.messages.append(int(event["data"]["message"]["id"]))
             if live:
@@ -146,7 +150,7 @@ class Follower:
         if frame.get("type") == "resumed":
             assert self._resuming is not None, "resumed without resume"
             for event in sorted(self._resuming, key=lambda e: int(e["id"])):
-                if event["id"] > self.cursor:  # the documented overlap of live and replayed events
+                if event["id"] > self.cursor and event["id"] not in self.above:  # the documented overlap
                     self._apply(event, live=False)
             self._resuming = None
             self.resumed.set()
@@ -154,8 +158,9 @@ class Follower:
             if self._resuming is not None:
                 self._resuming.append(frame["event"])
             else:
-                assert frame["event"]["id"] > self.cursor, f"an event arrived twice or out of order: {frame}"
-                self._apply(frame["event"], live=True)
+                newest = max(self.above, default=self.cursor)
+                assert frame["event"]["id"] > newest, f"an event arrived twice or out of order: {frame}"
+                self._apply(frame["event"], live=True, cursor=frame.get("cursor"))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Follow until ``stop``; after every close, reconnect and resume from the cursor."""

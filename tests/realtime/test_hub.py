@@ -451,6 +451,71 @@ async def test_during_a_broker_outage_event_frames_hold_cursors_at_the_last_even
         await hub.close()
 
 
+async def test_a_commit_in_doubt_caps_cursors_until_the_database_answers_then_every_socket_resumes() -> None:
+    loads: list[int] = []
+    answered = asyncio.Event()
+
+    async def loader() -> MembershipSnapshot:
+        loads.append(1)
+        if len(loads) in (2, 3):  # the database is still restarting
+            raise ConnectionRefusedError("the database is starting up")
+        if len(loads) > 1:
+            answered.set()
+        return {conv: set(members) for conv, members in MEMBERSHIPS.items()}, 50
+
+    hub = Hub(MemoryBroker(), loader=loader, presence=False)
+    await hub.start()
+    try:
+        alice = join(hub, ALICE)
+        await hub.publish([make_event(10), make_event(12)])  # 12 got through before the doubt was known
+        hub.commit_in_doubt(11)  # event 11's COMMIT lost its connection: it may be in the log
+        await settle()
+        mark = hub.event_mark
+        await hub.publish([make_event(13)])
+        await settle()
+        frames = alice.of_type("event")
+        assert [(f["event"]["id"], f.get("cursor")) for f in frames] == [(10, None), (12, None), (13, 10)]
+        assert not hub.nothing_since(mark)  # a socket opened now must replay
+        assert alice.closed_with is None
+        async with asyncio.timeout(30):
+            await answered.wait()  # the database answers at the third try
+        await settle()
+        assert alice.closed_with == (CLOSE_RESYNC, "events may have been lost, resume")
+        assert len(loads) >= 4  # at start, twice refused, then the one that settled (and a reload)
+        after = join(hub, ALICE, as_of=13)
+        await hub.publish([make_event(14)])
+        await settle()
+        assert [(f["event"]["id"], f.get("cursor")) for f in after.of_type("event")] == [(14, None)]
+        assert hub.horizon == 14
+    finally:
+        await hub.close()
+
+
+async def test_a_hub_closing_while_it_waits_for_the_database_stops_waiting() -> None:
+    tries: list[int] = []
+    retried = asyncio.Event()
+
+    async def loader() -> MembershipSnapshot:
+        tries.append(1)
+        if len(tries) == 1:
+            return {}, 0
+        if len(tries) == 3:
+            retried.set()
+        raise ConnectionRefusedError("the database is down")
+
+    hub = Hub(MemoryBroker(), loader=loader, presence=False)
+    await hub.start()
+    alice = join(hub, ALICE)
+    hub.commit_in_doubt(11)
+    async with asyncio.timeout(30):
+        await retried.wait()  # waiting for the database
+    await hub.close()
+    assert alice.closed_with is not None and alice.closed_with[0] == CLOSE_GOING_AWAY
+    tried = len(tries)
+    await asyncio.sleep(1.0)  # longer than the waits between tries so far
+    assert len(tries) == tried
+
+
 async def test_nothing_since_a_mark_only_while_no_event_arrived_and_none_can_be_lost() -> None:
     broker = GappyBroker()
     hub = Hub(broker, presence=False)

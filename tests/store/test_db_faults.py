@@ -8,12 +8,15 @@ server process (a filled tmpfs, a restarted cluster) are in ``tests/integration`
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from chat.errors import NotFound, Unavailable
-from chat.store.db import Database
+from chat.store.db import Database, outbox
+from tests.conftest import PG_URL
 from tests.integration.server import free_port
 
 
@@ -83,4 +86,53 @@ async def test_an_unreachable_postgresql_is_database_unavailable_at_once() -> No
                 await s.execute(text("SELECT 1"))
         assert not await db.ping()
     finally:
+        await db.dispose()
+
+
+@pytest.mark.postgresql
+@pytest.mark.skipif(not PG_URL, reason="needs CHAT_TEST_DATABASE_URL (PostgreSQL)")
+async def test_a_commit_that_loses_its_connection_reports_its_events_as_in_doubt() -> None:
+    """The backend dies *during* COMMIT (a deferred trigger terminates it): the write is
+    database_unavailable, and its events, maybe durable and never published, go to on_doubt."""
+    db = Database(PG_URL)
+    doubts: list[int] = []
+    db.on_doubt = doubts.append
+    try:
+        async with db.transaction() as s:
+            await s.execute(text("DROP TABLE IF EXISTS doubt_kid, doubt_parent"))
+            await s.execute(text("CREATE TABLE doubt_parent (id int PRIMARY KEY)"))
+            await s.execute(
+                text("CREATE TABLE doubt_kid (p int REFERENCES doubt_parent (id) DEFERRABLE INITIALLY DEFERRED)")
+            )
+            await s.execute(
+                text(
+                    "CREATE OR REPLACE FUNCTION doubt_die() RETURNS trigger LANGUAGE plpgsql AS "
+                    "$$ BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NULL; END $$"
+                )
+            )
+        with pytest.raises(NotFound):  # a body that fails before COMMIT is no doubt
+            async with db.transaction() as s:
+                outbox(s).append(SimpleNamespace(id=40))
+                raise NotFound("before the commit")
+        with pytest.raises(IntegrityError):  # a COMMIT refused by the database is no doubt either
+            async with db.transaction() as s:
+                await s.execute(text("INSERT INTO doubt_kid VALUES (99)"))
+                outbox(s).append(SimpleNamespace(id=39))
+        assert doubts == []
+        with pytest.raises(Unavailable) as refused:
+            async with db.transaction() as s:
+                await s.execute(
+                    text(
+                        "CREATE CONSTRAINT TRIGGER die AFTER INSERT ON doubt_parent DEFERRABLE INITIALLY DEFERRED "
+                        "FOR EACH ROW EXECUTE FUNCTION doubt_die()"
+                    )
+                )
+                await s.execute(text("INSERT INTO doubt_parent VALUES (1)"))
+                outbox(s).extend([SimpleNamespace(id=42), SimpleNamespace(id=41)])
+        assert refused.value.code == "database_unavailable"
+        assert doubts == [41]
+    finally:
+        async with db.transaction() as s:
+            await s.execute(text("DROP TABLE IF EXISTS doubt_kid, doubt_parent"))
+            await s.execute(text("DROP FUNCTION IF EXISTS doubt_die()"))
         await db.dispose()
