@@ -24,6 +24,7 @@ from chat.channels.queries import all_memberships
 from chat.channels.retention import RetentionScheduler
 from chat.config import Settings
 from chat.files.storage import store_for
+from chat.mail.smtp import Mailer
 from chat.realtime.broker import broker_from_url
 from chat.realtime.hub import Hub, MembershipSnapshot
 from chat.store.db import Database
@@ -68,6 +69,7 @@ def create_app(settings: Settings, *, migrate: bool = False, setup_token: str = 
         setup_token=required_setup_token(settings, setup_token),
         checkpoints=checkpoints,
         retention=retention,
+        mailer=Mailer(settings),
     )
 
     @contextlib.asynccontextmanager

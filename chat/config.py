@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -78,6 +79,17 @@ class Settings:
     # audit checkpoints (chat.archive.checkpoint_sinks): 0 = off
     checkpoint_interval_s: int = 0
     checkpoint_sink: tuple[str, ...] = ()  # file paths outside data_dir and/or https:// URLs
+    # mail (chat.mail): outbound through a relay, inbound through Salon's SMTP receiver
+    smtp_url: str = ""  # smtp://user:pass@host:port, smtps://…, smtp+starttls://…; empty: Salon sends no mail
+    mail_from: str = ""  # From: of Salon's mails; empty: salon@<mail_domain, or public_origin's host>
+    mail_domain: str = ""  # domain of reply and channel addresses (its MX reaches the receiver); empty: none
+    smtp_listen: str = ""  # host:port of the inbound SMTP receiver (`chat serve --smtp-port N`); empty: none
+    mail_max_bytes: int = 10 * 1024 * 1024  # a bigger inbound mail is refused (552) before it is stored
+    mail_limit_per_sender: int = 20  # inbound mails per sender address per window; 0 disables
+    mail_limit_per_channel: int = 60  # inbound mails per conversation per window; 0 disables
+    mail_limit_window_s: int = 3600
+    # Web Push (chat.push): tests only, allow push endpoints on http:// and private or loopback addresses
+    push_allow_insecure_endpoints: bool = False
     # development
     debug: bool = False
 
@@ -127,6 +139,21 @@ class Settings:
             except ValueError as exc:
                 raise SettingsError(f"upload_scan_command: {exc}") from None
         self._check_checkpoints()
+        self._check_mail()
+
+    def _check_mail(self) -> None:
+        if self.smtp_url and not self.smtp_url.startswith(("smtp://", "smtps://", "smtp+starttls://")):
+            raise SettingsError("smtp_url must start with smtp://, smtps:// or smtp+starttls://")
+        if self.smtp_listen:
+            host, _, port = self.smtp_listen.rpartition(":")
+            if not host or not port.isdigit() or not (0 < int(port) < 65536):
+                raise SettingsError("smtp_listen must be host:port (e.g. 0.0.0.0:2525)")
+        if self.mail_domain and not re.fullmatch(r"(?=.{1,253}$)([a-z0-9-]{1,63}\.)*[a-z0-9-]{1,63}", self.mail_domain):
+            raise SettingsError("mail_domain must be a lower-case domain name, e.g. chat.example.com")
+        if self.mail_max_bytes <= 0 or self.mail_limit_window_s <= 0:
+            raise SettingsError("mail_max_bytes and mail_limit_window_s must be positive")
+        if self.mail_limit_per_sender < 0 or self.mail_limit_per_channel < 0:
+            raise SettingsError("mail limits must be 0 (off) or positive")
 
     def _check_checkpoints(self) -> None:
         if self.checkpoint_interval_s < 0:

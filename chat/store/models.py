@@ -87,7 +87,12 @@ class User(Base):
     bot_owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     email: Mapped[str | None] = mapped_column(String(254))
+    email_verified_at: Mapped[datetime | None]  # a confirmation link proved ``email`` (chat.accounts.emails)
+    # the verified address, lower case: who a mail comes from; NULL until verified (unique among verified)
+    email_key: Mapped[str | None] = mapped_column(String(254), unique=True, index=True)
     preferences: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # chat.accounts.notification_prefs: delay, digest, quiet hours, pause, push (absent keys: defaults)
+    notification_settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     muted_until: Mapped[datetime | None]  # a moderator's mute: no posting anywhere until then
     legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)  # suspends purges of their messages
@@ -178,6 +183,9 @@ class Conversation(Base):
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)  # new users join it on registration
     retention_days: Mapped[int | None] = mapped_column(Integer)  # None: the workspace's retention
     legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)  # suspends purges here
+    # its mail address is c.<mail_token>@CHAT_MAIL_DOMAIN (chat.mail.addresses); None: no address
+    mail_token: Mapped[str | None] = mapped_column(String(40), unique=True, index=True)
+    mail_outside_senders: Mapped[bool] = mapped_column(Boolean, default=False)  # non-users may mail it
 
 
 class Membership(Base):
@@ -187,6 +195,7 @@ class Membership(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
     joined_at: Mapped[datetime] = mapped_column(default=utcnow)
     starred: Mapped[bool] = mapped_column(Boolean, default=False)
+    notify: Mapped[str | None] = mapped_column(String(10))  # all | mentions | nothing; None: by kind
 
 
 # --- messages ---------------------------------------------------------------------
@@ -330,6 +339,93 @@ class WorkspaceSetting(Base):
     value: Mapped[Any] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_by: Mapped[int | None] = mapped_column(BigInteger)
+
+
+# --- mail and push -----------------------------------------------------------------
+
+
+class EmailConfirmation(Base):
+    """A link sent to prove an address: the mail holds a secret whose hash is ``token_hash``."""
+
+    __tablename__ = "email_confirmations"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class PendingNotification(Base):
+    """Messages a user has not read yet, to mail once ``due_at`` passes (one row per conversation)."""
+
+    __tablename__ = "pending_notifications"
+    __table_args__ = (UniqueConstraint("user_id", "conversation_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    first_message_id: Mapped[int] = mapped_column(BigInteger)
+    last_message_id: Mapped[int] = mapped_column(BigInteger)
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DigestLog(Base):
+    """When a user's daily digest was last sent (at most one per local day)."""
+
+    __tablename__ = "digest_log"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    last_sent_at: Mapped[datetime]
+
+
+class MailThread(Base):
+    """A ``Message-ID`` Salon sent or received, and the topic it belongs to: replies thread by it."""
+
+    __tablename__ = "mail_threads"
+
+    message_id_header: Mapped[str] = mapped_column(String(255), primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    topic_key: Mapped[str] = mapped_column(String(240))
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PushSubscription(Base):
+    """A browser's Web Push subscription (its ``PushSubscription`` JSON), owned by one user."""
+
+    __tablename__ = "push_subscriptions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    endpoint: Mapped[str] = mapped_column(String(1000), unique=True)
+    p256dh: Mapped[str] = mapped_column(String(200))
+    auth: Mapped[str] = mapped_column(String(100))
+    user_agent: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+
+
+class ServerSecret(Base):
+    """A secret the server made for itself on first use (reply-address key, VAPID key pair)."""
+
+    __tablename__ = "server_secrets"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WorkerCursor(Base):
+    """How far a background worker has read the event log (e.g. the notifier)."""
+
+    __tablename__ = "worker_cursors"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    event_id: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 # --- the event log ------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Web Push: the server's VAPID key pair, browsers' subscriptions, and delivery (pywebpush)."""

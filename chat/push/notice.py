@@ -1,0 +1,33 @@
+"""What a push notification says: built by the notifier (``chat.mail.notifier``), sent by ``chat.push``.
+
+The payload is JSON the service worker (``static/sw.js``) shows as it is: plain text only
+(never markdown or HTML), and a link that starts with ``CHAT_PUBLIC_ORIGIN``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+
+MAX_BODY_CHARS = 240  # push services cap payloads at about 4 KB; a notification shows a few lines
+
+
+@dataclass(frozen=True, slots=True)
+class PushNotice:
+    title: str  # e.g. "Ana in #sales › Q3 tender" or "Ana (direct message)"
+    body: str  # the message as plain text, cut to MAX_BODY_CHARS
+    url: str  # absolute: opens the message in the chat UI (…/#/c/<conversation>/m/<message>)
+    tag: str  # notifications with the same tag replace each other (one per conversation: "c<id>")
+    conversation_id: int
+    message_id: int
+
+    def payload(self) -> bytes:
+        data = asdict(self)
+        if len(self.body) > MAX_BODY_CHARS:
+            data["body"] = self.body[: MAX_BODY_CHARS - 1].rstrip() + "…"
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+# The notifier's way to push: user id and notice; sends to every subscription of that user.
+PushTo = Callable[[int, PushNotice], Awaitable[None]]
