@@ -41,7 +41,7 @@ class Settings:
     max_connections: int = 1000  # open HTTP + websocket connections per server process
     # accounts
     # "invite" (as Zulip and Mattermost ship): the first account registers without one, everyone
-    # after needs an invitation; "domains" is refused until accounts have verified e-mail addresses
+    # after needs an invitation; "domains" (addresses at allowed_domains, once proved) needs smtp_url
     registration_mode: RegistrationMode = "invite"
     invite_policy: InvitePolicy = "members"  # who may invite to private groups
     allowed_domains: tuple[str, ...] = ()  # registration_mode "domains": e-mail domains that may register
@@ -96,10 +96,10 @@ class Settings:
     def __post_init__(self) -> None:
         if self.registration_mode not in get_args(RegistrationMode):
             raise SettingsError(f"registration_mode must be one of {get_args(RegistrationMode)}")
-        if self.registration_mode == "domains":
+        if self.registration_mode == "domains" and not self.smtp_url:
             raise SettingsError(
-                "registration_mode 'domains' is not available yet: Salon does not verify e-mail addresses, "
-                "so anyone could claim an address at an allowed domain; use 'invite', 'open' or 'closed'"
+                "registration_mode 'domains' needs CHAT_SMTP_URL: an address at an allowed domain is verified "
+                "by a confirmation link Salon mails; set a relay, or use 'invite', 'open' or 'closed'"
             )
         if self.invite_policy not in get_args(InvitePolicy):
             raise SettingsError(f"invite_policy must be one of {get_args(InvitePolicy)}")

@@ -15,8 +15,14 @@ Decision (setting ``registration_mode``):
   is optional (a guest invitation still makes a guest of its conversations).
 * ``closed``: no self-registration at all, except the first account and the
   holders of an invitation code created by an admin.
-* ``domains`` needs verified e-mail addresses, which Salon does not have yet:
-  ``chat.config`` refuses it, and a stored value is treated like ``invite``.
+* ``domains``: anyone whose ``email`` is at one of the allowed domains may register
+  without an invitation (an invitation still works as in ``invite``). The address
+  must then be proved (``chat.accounts.emails``): the account may not sign in
+  until its confirmation link is used (403 ``email_unverified`` at login). The mode
+  needs a mail relay (``CHAT_SMTP_URL``): ``chat.config`` and the settings API refuse it without.
+
+Any registration may give an ``email``: it is stored only as a pending confirmation
+(:func:`register_with_email`), which the web layer mails after commit.
 
 The caller passes the mode in force (``chat.store.workspace.load``: an admin
 changes it at run time). An invitation (``chat.accounts.invitations``) expires,
@@ -28,28 +34,88 @@ event each, by the inviter). Every new account that is not a guest then joins
 each public, not archived conversation marked ``is_default`` (one
 ``member.joined`` event each, as if they had joined themselves). Errors: the two setup-token errors above,
 403 ``invitation_required`` (``invite`` mode, no code), 403 ``registration_closed``,
-403 ``invalid_invitation``, 409 ``username_taken``, 422 for bad fields. No password is hashed before those checks pass.
+403 ``invalid_invitation``, 403 ``email_domain_not_allowed`` (``domains``: no invitation and an
+address at another domain), 409 ``username_taken``, 409 ``email_taken``, 422 for bad fields.
+No password is hashed before those checks pass.
 """
 
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass, field
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.accounts.commands import Register
+from chat.accounts.emails import (
+    EMAIL_REQUIRED,
+    PendingConfirmation,
+    in_domains,
+    normalize_address,
+    request_confirmation,
+)
 from chat.accounts.invitations import lock_conversations, redeem_invitation, use_invitation
 from chat.accounts.results import UserInfo
-from chat.accounts.users import actor_of, create_user
+from chat.accounts.users import actor_of, create_user, get_user
 from chat.channels import policy
 from chat.channels.conversations import join_conversation
 from chat.config import InvitePolicy, RegistrationMode
 from chat.domain.actors import Role
 from chat.errors import Forbidden
 from chat.store import models
+from chat.validation import limits
 
 _REGISTER_LOCK_KEY = 0x5A11  # pg_advisory_xact_lock: one registration at a time decides "first account"
+
+
+@dataclass(frozen=True)
+class RegisterRequest(Register):
+    """``POST /api/v1/users``: a registration, with an optional e-mail address to prove."""
+
+    email: str | None = field(default=None, metadata=limits(max_len=254, description="an address to confirm"))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.email is not None:
+            object.__setattr__(self, "email", normalize_address(self.email))
+
+
+@dataclass(frozen=True)
+class RegisteredWithEmail(UserInfo):
+    """``POST /api/v1/users`` with an ``email``: the account, the address to confirm, and whether the link
+    was mailed (registration does not fail when the relay does: the user retries from the settings)."""
+
+    email_pending: str
+    confirmation_sent: bool
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A new account and, when an address was given, its confirmation to mail."""
+
+    user: UserInfo
+    confirmation: PendingConfirmation | None
+
+
+async def register_with_email(
+    session: AsyncSession,
+    cmd: Register,
+    *,
+    mode: RegistrationMode,
+    allowed_domains: tuple[str, ...] = (),
+    invite_policy: InvitePolicy = "members",
+    setup_token: str | None = None,
+) -> Registered:
+    """:func:`register`, then store the confirmation of ``cmd.email`` (if any) for the caller to mail."""
+    user = await register(
+        session, cmd, mode=mode, allowed_domains=allowed_domains, invite_policy=invite_policy, setup_token=setup_token
+    )
+    email = cmd.email if isinstance(cmd, RegisterRequest) else None
+    if email is None:
+        return Registered(user, None)
+    newcomer = actor_of(await get_user(session, user.id))
+    return Registered(user, await request_confirmation(session, newcomer, user.id, email))
 
 
 async def register(
@@ -57,6 +123,7 @@ async def register(
     cmd: Register,
     *,
     mode: RegistrationMode,
+    allowed_domains: tuple[str, ...] = (),
     invite_policy: InvitePolicy = "members",
     setup_token: str | None = None,
 ) -> UserInfo:
@@ -74,7 +141,14 @@ async def register(
     invitation = inviter = None
     if cmd.invite is not None:
         invitation, inviter = await redeem_invitation(session, cmd.invite, mode=mode)
-    if not policy.can_register(mode, first_account=first, has_invitation=invitation is not None):
+    email = cmd.email if isinstance(cmd, RegisterRequest) else None
+    by_domain = mode == "domains" and invitation is None and not first
+    if by_domain:  # the address is the credential: it must be at an allowed domain, and proved before login
+        if email is None:
+            raise Forbidden("invitation_required", "give your work e-mail address, or an invitation code")
+        if not in_domains(email, allowed_domains):
+            raise Forbidden("email_domain_not_allowed", "addresses at this domain may not register here", field="email")
+    elif not policy.can_register(mode, first_account=first, has_invitation=invitation is not None):
         if mode == "closed":
             raise Forbidden("registration_closed", "registration is closed; ask an administrator for an invitation")
         raise Forbidden("invitation_required", "registration needs an invitation code")
@@ -93,6 +167,9 @@ async def register(
         email=invitation.email if invitation is not None else None,
         event_data={"invitation_id": invitation.id} if invitation is not None else None,
     )
+    if by_domain:
+        user.preferences = {**(user.preferences or {}), EMAIL_REQUIRED: True}
+        await session.flush()
     if invitation is not None and inviter is not None:
         await use_invitation(session, invitation, inviter, user, invite_policy=invite_policy)
     newcomer = actor_of(user)

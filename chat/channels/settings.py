@@ -5,7 +5,9 @@ defaults); this module owns who may read and change them (``policy.can_administe
 what a valid value is (:class:`UpdateSettings`), and the one event a change writes:
 ``workspace.settings_changed`` on the system chain, audience ``staff``, with
 ``{"changes": {key: {"old", "new"}}}`` for the keys whose value changed. A PATCH
-that changes nothing writes no event.
+that changes nothing writes no event. ``registration_mode`` ``domains`` (addresses at
+``allowed_domains`` register without an invitation, and sign in once their address is
+proved) needs a mail relay: 422 ``email_verification_unavailable`` without ``CHAT_SMTP_URL``.
 
 Readers never cache: every action that depends on a setting loads the settings in
 force in its own transaction (``chat.store.workspace.load``), so a change takes
@@ -55,7 +57,7 @@ class UpdateSettings(Checked):
     """Change workspace settings: any of them, at least one; absent ones stay as they are.
 
     ``registration_mode`` ``domains`` is refused (``email_verification_unavailable``)
-    until accounts have verified e-mail addresses.
+    on a server without a mail relay (``CHAT_SMTP_URL``): the addresses could not be proved.
     """
 
     registration_mode: Literal["open", "invite", "domains", "closed"] | None = None
@@ -75,12 +77,6 @@ class UpdateSettings(Checked):
         super().__post_init__()
         if all(getattr(self, f.name) is None for f in fields(self)):
             raise Invalid("nothing_to_change", "give at least one setting")
-        if self.registration_mode == "domains":
-            raise Invalid(
-                "email_verification_unavailable",
-                "registration by e-mail domain needs verified e-mail addresses, which Salon does not have yet",
-                field="registration_mode",
-            )
         if self.allowed_domains is not None:
             domains = [d.strip().lower().removeprefix("@") for d in self.allowed_domains]
             for domain in domains:
@@ -123,6 +119,12 @@ async def update_settings(
 ) -> WorkspaceSettings:
     """Store the settings that differ from those in force and log them in one event."""
     _require_admin(actor)
+    if cmd.registration_mode == "domains" and not defaults.smtp_url:
+        raise Invalid(
+            "email_verification_unavailable",
+            "registration by e-mail domain needs a mail relay (CHAT_SMTP_URL) to confirm the addresses",
+            field="registration_mode",
+        )
     current = (await workspace.load(session, defaults)).as_dict()
     changed = {key: value for key, value in cmd.changes().items() if current[key] != value}
     if changed:

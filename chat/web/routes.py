@@ -14,6 +14,7 @@ from chat.web.api import (
     bots,
     conversation_files,
     conversations,
+    email,
     events,
     health,
     messages,
@@ -50,6 +51,7 @@ def build_routes() -> list[BaseRoute]:
         *health.routes,
         *settings.routes,
         *audit.routes,
+        *email.routes,
         Route("/health", health.health, methods=["GET"], name="health-probe"),  # where probes look first
         WebSocketRoute(f"{API_PREFIX}/ws", websocket_endpoint, name="ws"),
         *files.routes,

@@ -36,6 +36,10 @@ class Services:
     retention: RetentionScheduler | None = None
     # outbound mail through CHAT_SMTP_URL (``chat.mail.smtp``); ``mailer.enabled`` is False without a relay
     mailer: Mailer | None = None
+    # address confirmations mailed per account (``chat.web.api.email``): 5 an hour
+    confirmation_limiter: SlidingWindowLimiter = field(
+        default_factory=lambda: SlidingWindowLimiter(5, 3600, code="too_many_confirmations")
+    )
     # open websockets of this process, by user and by client address (``settings.ws_max_per_*``)
     ws_per_user: dict[int, int] = field(default_factory=dict)
     ws_per_address: dict[str, int] = field(default_factory=dict)

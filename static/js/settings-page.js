@@ -3,6 +3,7 @@
 // storage the user's uploads take (GET /api/v1/me/storage).
 import { get, patch } from "./api.js";
 import { showError, showOk } from "./dom.js";
+import { mountEmailSettings } from "./email-settings.js";
 import { errorText, formatSize, t } from "./i18n.js";
 import { notificationPrefs, saveNotificationPrefs } from "./notify.js";
 
@@ -69,3 +70,4 @@ async function showStorage() {
   }
 }
 showStorage();
+mountEmailSettings(document.getElementById("email-section"));

@@ -3,8 +3,9 @@
 Reads them as the API does (``chat.channels.settings.get_settings``); the form
 is sent by ``static/js/admin.js`` as ``PATCH /api/v1/settings`` with every
 field, and the API stores and logs only those that changed. Registration by
-e-mail domain is shown, disabled, with the reason: Salon has no verified
-e-mail addresses yet, and the API refuses it (``email_verification_unavailable``).
+e-mail domain needs a mail relay to prove the addresses: without ``CHAT_SMTP_URL``
+it is shown, disabled, with the reason, and the API refuses it
+(``email_verification_unavailable``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from chat.web.admin.base import NotStaff, admin_page, render_admin, signed_out_o
 from chat.web.state import services
 
 REGISTRATION_MODES = ("open", "invite", "domains", "closed")
-UNAVAILABLE_MODES = ("domains",)  # until accounts have verified e-mail addresses (issue 13)
+NEEDS_RELAY = ("domains",)  # addresses are proved by a mailed link: no relay, no such mode
 WHO = ("members", "admins")
 
 
@@ -36,7 +37,7 @@ async def settings_page(request: Request) -> Response:
         actor,
         workspace=current,
         modes=REGISTRATION_MODES,
-        unavailable=UNAVAILABLE_MODES,
+        unavailable=() if svc.settings.smtp_url else NEEDS_RELAY,
         who=WHO,
         window_max=WINDOW_MAX_S,
         retention_max=RETENTION_MAX_DAYS,

@@ -6,6 +6,9 @@ Reads through the same domain functions as the API (``roster.list_accounts``,
 
 * change role, deactivate, reactivate: ``PATCH /api/v1/users/{id}``;
 * reset sessions: ``DELETE /api/v1/users/{id}/sessions``;
+* set an e-mail address: ``PUT /api/v1/users/{id}/email`` mails the user a confirmation
+  link (the address shows as waiting until they use it); each account's address and
+  whether it is verified come from ``chat.accounts.emails.email_statuses``;
 * create an invitation (member, or guest with the conversations they may see;
   expiry; single use or reusable link): ``POST /api/v1/invitations``, whose
   one-time link is shown for the admin to copy;
@@ -18,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from chat.accounts.emails import email_statuses
 from chat.accounts.invitations import list_invitations
 from chat.accounts.roster import list_accounts
 from chat.channels.queries import ConversationInfo, list_conversations, list_public
@@ -40,6 +44,7 @@ async def users_page(request: Request) -> Response:
         invitations = await list_invitations(session, actor)
         mine = await list_conversations(session, actor)
         public = await list_public(session, actor)
+        addresses = await email_statuses(session, actor, [entry.user.id for entry in roster.accounts])
     invitable = _invitable([*mine.conversations, *public.conversations])
     names = {c.id: c.name or f"#{c.id}" for c in [*mine.conversations, *public.conversations]}
     return render_admin(
@@ -48,6 +53,7 @@ async def users_page(request: Request) -> Response:
         actor,
         search=search,
         roster=roster,
+        addresses=addresses,
         invitations=invitations.invitations,
         invitable=invitable,
         conversation_names=names,

@@ -13,16 +13,18 @@ session is written in a transaction.
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from chat.accounts.commands import CreateInvitation, CreateToken, Login, Register, UpdateMe, UpdateUser
+from chat.accounts.commands import CreateInvitation, CreateToken, Login, UpdateMe, UpdateUser
 from chat.accounts.directory import get_me, list_users
+from chat.accounts.emails import check_may_sign_in
 from chat.accounts.invitations import create_invitation, list_invitations, revoke_invitation
-from chat.accounts.registration import register
+from chat.accounts.registration import RegisteredWithEmail, RegisterRequest, register_with_email
 from chat.accounts.results import (
     InvitationCreated,
     InvitationInfo,
@@ -39,6 +41,7 @@ from chat.accounts.users import reset_sessions, update_me, update_user
 from chat.config import InvitePolicy, RegistrationMode
 from chat.errors import ChatError, Invalid
 from chat.store import workspace
+from chat.web.api.email import mail_confirmation
 from chat.web.auth import (
     authenticate,
     check_origin,
@@ -52,6 +55,8 @@ from chat.web.auth import (
 from chat.web.http import json_ok, path_id, read_command
 from chat.web.openapi import Query, api_route
 from chat.web.state import services
+
+log = logging.getLogger(__name__)
 
 _BODY_ERRORS = ("malformed_json", "body_too_large", "invalid_body", "unknown_field", "wrong_type", "missing_field")
 
@@ -69,14 +74,34 @@ def _check_browser_origin(request: Request) -> None:
 
 
 async def register_user(request: Request) -> Response:
+    """Register; with an ``email``, mail its confirmation after commit. A relay that is missing or
+    refuses the mail is logged and reported in the answer (``confirmation_sent``), never a failure:
+    the account exists, and its owner asks for a new link from the settings."""
     _check_browser_origin(request)
-    cmd = await read_command(request, Register)
+    cmd = await read_command(request, RegisterRequest)
     services(request).limiters.register_address.hit(client_address(request))
     svc = services(request)
     async with svc.db.transaction() as session:
-        mode, invite_policy = await rules_in_force(session, request)
-        user = await register(session, cmd, mode=mode, invite_policy=invite_policy, setup_token=svc.setup_token)
-    return json_ok(user, status=201)
+        ws = await workspace.load(session, svc.settings)
+        done = await register_with_email(
+            session,
+            cmd,
+            mode=ws.registration_mode,
+            allowed_domains=ws.allowed_domains,
+            invite_policy=ws.invite_policy,
+            setup_token=svc.setup_token,
+        )
+    if done.confirmation is None:
+        return json_ok(done.user, status=201)
+    try:
+        await mail_confirmation(request, done.confirmation)
+        sent = True
+    except ChatError as exc:
+        log.warning("registration of %s: confirmation not mailed (%s)", done.user.username, exc.code)
+        sent = False
+    fields = {f.name: getattr(done.user, f.name) for f in dataclasses.fields(done.user)}
+    answer = RegisteredWithEmail(**fields, email_pending=done.confirmation.email, confirmation_sent=sent)
+    return json_ok(answer, status=201)
 
 
 async def login(request: Request) -> Response:
@@ -89,6 +114,7 @@ async def login(request: Request) -> Response:
     try:
         async with svc.db.read() as session:
             credentials = await check_credentials(session, cmd)
+            await check_may_sign_in(session, credentials.user_id)  # registered by domain: address proved?
     except ChatError as exc:
         if exc.code == "invalid_credentials":
             limits.login_failed(cmd.username, address)
@@ -219,9 +245,9 @@ routes: list[BaseRoute] = [
         "POST",
         "/users",
         register_user,
-        "Register an account (first account becomes admin)",
-        request=Register,
-        response=UserInfo,
+        "Register an account (first account becomes admin); with an email, its confirmation link is mailed",
+        request=RegisterRequest,
+        response=UserInfo | RegisteredWithEmail,
         status=201,
         auth=False,
         errors=(
@@ -240,6 +266,9 @@ routes: list[BaseRoute] = [
             "invalid_setup_token",
             "csrf_failed",
             "too_many_registrations",
+            "invalid_email",
+            "email_domain_not_allowed",
+            "email_taken",
         ),
     ),
     api_route(
@@ -250,7 +279,14 @@ routes: list[BaseRoute] = [
         request=Login,
         response=SessionInfo,
         auth=False,
-        errors=(*_BODY_ERRORS, "invalid_credentials", "account_deactivated", "csrf_failed", "too_many_logins"),
+        errors=(
+            *_BODY_ERRORS,
+            "invalid_credentials",
+            "account_deactivated",
+            "email_unverified",
+            "csrf_failed",
+            "too_many_logins",
+        ),
     ),
     api_route(
         "DELETE",
