@@ -43,6 +43,17 @@ log = logging.getLogger(__name__)
 
 _BODY = ("malformed_json", "body_too_large", "invalid_body", "unknown_field", "wrong_type", "missing_field")
 _MAIL = ("mail_unavailable", "mail_failed", "too_many_confirmations")
+_SET_ERRORS = (
+    *_BODY,
+    *_MAIL,
+    "not_authenticated",
+    "csrf_failed",
+    "too_long",
+    "invalid_email",
+    "email_taken",
+    "email_unchanged",
+    "not_allowed",
+)
 TOKEN_MAX = 128
 
 
@@ -226,17 +237,7 @@ routes: list[BaseRoute] = [
         request=SetEmail,
         response=EmailPending,
         status=202,
-        errors=(
-            *_BODY,
-            *_MAIL,
-            "not_authenticated",
-            "csrf_failed",
-            "too_long",
-            "invalid_email",
-            "email_taken",
-            "email_unchanged",
-            "not_allowed",
-        ),
+        errors=_SET_ERRORS,
     ),
     api_route(
         "DELETE",
@@ -272,19 +273,7 @@ routes: list[BaseRoute] = [
         request=SetEmail,
         response=EmailPending,
         status=202,
-        errors=(
-            *_BODY,
-            *_MAIL,
-            "not_authenticated",
-            "csrf_failed",
-            "admin_required",
-            "user_not_found",
-            "too_long",
-            "invalid_email",
-            "email_taken",
-            "email_unchanged",
-            "not_allowed",
-        ),
+        errors=(*_SET_ERRORS, "admin_required", "user_not_found"),
     ),
     Route("/confirm-email", confirm_page, methods=["GET"], name="confirm-email"),
     Route("/confirm-email", confirm_page_post, methods=["POST"]),
