@@ -184,6 +184,12 @@ async def test_no_relay_stores_nothing(
         no_relay, db, "PUT", "/me/email", 503, "mail_unavailable", json={"email": "bob@example.com"}, headers=bob
     )
     assert await me(no_relay, bob) == {"email": None, "verified": False, "pending": None}
+    await set_registration_mode(db, "open")  # registration does not fail without a relay, and keeps no link
+    new = await no_relay.post(
+        f"{API}/users", json={"username": "dana", "password": "a-long-password", "email": "dana@example.com"}
+    )
+    assert (new.status_code, new.json()["confirmation_sent"]) == (201, False)
+    assert await pending_rows(db) == 0 and sink.messages == []
 
 
 @pytest.mark.parametrize("relay", ["unreachable", "refusing"])

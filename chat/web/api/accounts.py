@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute
 
 from chat.accounts.commands import CreateInvitation, CreateToken, Login, UpdateMe, UpdateUser
 from chat.accounts.directory import get_me, list_users
-from chat.accounts.emails import check_may_sign_in
+from chat.accounts.emails import cancel_confirmation, check_may_sign_in
 from chat.accounts.invitations import create_invitation, list_invitations, revoke_invitation
 from chat.accounts.registration import RegisteredWithEmail, RegisterRequest, register_with_email
 from chat.accounts.results import (
@@ -96,8 +96,10 @@ async def register_user(request: Request) -> Response:
     try:
         await mail_confirmation(request, done.confirmation)
         sent = True
-    except ChatError as exc:
+    except ChatError as exc:  # no relay, or it refused: keep no link that was never mailed
         log.warning("registration of %s: confirmation not mailed (%s)", done.user.username, exc.code)
+        async with svc.db.transaction() as session:
+            await cancel_confirmation(session, done.confirmation.token_hash)
         sent = False
     fields = {f.name: getattr(done.user, f.name) for f in dataclasses.fields(done.user)}
     answer = RegisteredWithEmail(**fields, email_pending=done.confirmation.email, confirmation_sent=sent)
