@@ -26,8 +26,9 @@ a day past their delay are not mailed (:mod:`chat.mail.recipients`).
 
 Several processes: a pass runs only in the process holding the lease (row
 ``notifier.lease`` of ``worker_cursors``: ``event_id`` = the holder's random id,
-``updated_at`` = when the lease ends, renewed each pass). A holder that dies is replaced
-:data:`LEASE_S` seconds later. On SQLite the same row makes a second process wait.
+``updated_at`` = when the lease ends, renewed by a pass once half of it is gone). A holder
+that dies is replaced within :data:`LEASE_S` seconds; one that stops cleanly releases it.
+The cursor's compare-and-set makes a batch count once even if two processes ever overlap.
 
 The clock is a parameter (``clock``), and :meth:`run_once` takes ``now``: tests move the
 clock rather than sleep.
@@ -203,9 +204,7 @@ class Notifier:
     async def process_events(self, now: datetime) -> tuple[int, int, int, bool]:
         """One batch: ``(events read, pending rows touched, pushes sent, more to read)``."""
         async with self.db.read() as session:
-            cursor = await session.scalar(
-                select(models.WorkerCursor.event_id).where(models.WorkerCursor.name == CURSOR)
-            )
+            cursor = await session.scalar(_CURSOR_AT)
             horizon = await latest_event_id(session)  # first: every id up to it is committed
             if cursor is None:
                 await self._start_cursor(horizon, now)
@@ -266,7 +265,9 @@ class Notifier:
         return len(rows), touched, pushed, full
 
     async def derived(self, session: AsyncSession) -> None:
-        """Called last inside the events transaction (a test raises here to simulate a crash)."""
+        """Called last inside the events transaction, before its commit: a hook for work derived in
+        the same transaction (none yet; the crash-safety test raises here, as a process killed
+        before the commit would)."""
 
     async def _start_cursor(self, horizon: int, now: datetime) -> None:
         async with self.db.transaction() as session:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -313,3 +314,20 @@ async def test_a_fresh_notifier_does_not_mail_history(
 async def _latest(db: Database) -> int:
     async with db.read() as s:
         return int(await s.scalar(select(func.max(models.Event.id))) or 0)
+
+
+async def test_two_processes_never_both_derive_a_batch(
+    db: Database, cast: Cast, settings: Settings, sink: SmtpSink
+) -> None:
+    one = await started(notifier_for(db, settings))
+    other = notifier_for(db, settings)  # another server process on the same database
+    await verify(db, cast.bob)
+    dm = await direct(db, cast.alice, cast.bob)
+    msg = await post(db, cast.alice, dm, "once", topic="")
+    assert not (await other.run_once(now=msg.created_at)).leader  # the lease is taken
+    # even without the lease (both read the same cursor at once), the cursor's compare-and-set lets one win
+    results = await asyncio.gather(one.process_events(msg.created_at), other.process_events(msg.created_at))
+    assert sorted(touched for _read, touched, _pushed, _more in results) == [0, 1]
+    assert await pending_count(db) == 1
+    await one.run_once(now=msg.created_at + LATER)
+    assert len(await sink.wait_for(1)) == 1
