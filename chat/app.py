@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import uvicorn
@@ -23,7 +23,9 @@ from chat.channels.file_cleanup import FileCleanup
 from chat.channels.queries import all_memberships
 from chat.channels.retention import RetentionScheduler
 from chat.config import Settings
+from chat.domain.events import Event
 from chat.files.storage import store_for
+from chat.mail.notifier import Notifier
 from chat.mail.smtp import Mailer
 from chat.realtime.broker import broker_from_url
 from chat.realtime.hub import Hub, MembershipSnapshot
@@ -53,7 +55,17 @@ def create_app(settings: Settings, *, migrate: bool = False, setup_token: str = 
             return await all_memberships(session), as_of
 
     hub = Hub(broker_from_url(settings.broker_url), loader=load_memberships)
-    db.after_commit = hub.publish
+    mailer = Mailer(settings)
+    # missed-message mail, digests, and when to push; push=None: wired to chat.push by the integrator
+    notifier = Notifier(db, settings, mailer, push=None, is_online=hub.is_online)
+
+    async def after_commit(events: Sequence[Event]) -> None:
+        try:
+            await hub.publish(events)  # clients first
+        finally:
+            await notifier.after_commit(events)  # only sets an asyncio.Event
+
+    db.after_commit = after_commit
     db.on_doubt = hub.commit_in_doubt
     checkpoints = CheckpointWriter.from_settings(db, settings.checkpoint_sink, settings.checkpoint_interval_s)
     retention = RetentionScheduler(db, settings)  # purges expired message bodies every hour
@@ -69,7 +81,8 @@ def create_app(settings: Settings, *, migrate: bool = False, setup_token: str = 
         setup_token=required_setup_token(settings, setup_token),
         checkpoints=checkpoints,
         retention=retention,
-        mailer=Mailer(settings),
+        mailer=mailer,
+        notifier=notifier,
     )
 
     @contextlib.asynccontextmanager
@@ -81,9 +94,11 @@ def create_app(settings: Settings, *, migrate: bool = False, setup_token: str = 
             checkpoints.start()
         retention.start()
         file_cleanup.start()
+        notifier.start()
         try:
             yield
         finally:
+            await notifier.close()
             await file_cleanup.close()
             await retention.close()
             if checkpoints is not None:

@@ -69,6 +69,7 @@ class Mailer:
     def __init__(self, settings: Settings) -> None:
         self.relay = Relay.from_url(settings.smtp_url) if settings.smtp_url else None
         self.domain = sender_domain(settings)
+        self.reply_domain = settings.mail_domain  # Reply-To addresses need an MX for it; "": no Reply-To
         self.from_address = settings.mail_from or str(Address("Salon", "salon", self.domain))
 
     @property

@@ -7,7 +7,7 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from chat.web import admin, files, pages
+from chat.web import admin, files, pages, unsubscribe
 from chat.web.api import (
     accounts,
     audit,
@@ -58,5 +58,6 @@ def build_routes() -> list[BaseRoute]:
         *pages.routes,
         *admin.routes,
         *archive_pages.routes,
+        *unsubscribe.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
     ]

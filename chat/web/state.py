@@ -15,6 +15,7 @@ from chat.accounts.ratelimit import Limiters, SlidingWindowLimiter
 from chat.archive.checkpoint_sinks import CheckpointWriter
 from chat.channels.retention import RetentionScheduler
 from chat.config import Settings
+from chat.mail.notifier import Notifier
 from chat.mail.smtp import Mailer
 from chat.realtime.hub import Hub
 from chat.store.db import Database
@@ -40,6 +41,8 @@ class Services:
     confirmation_limiter: SlidingWindowLimiter = field(
         default_factory=lambda: SlidingWindowLimiter(5, 3600, code="too_many_confirmations")
     )
+    # missed-message mail, digests and the push trigger (``chat.mail.notifier``); None: not in this app
+    notifier: Notifier | None = None
     # open websockets of this process, by user and by client address (``settings.ws_max_per_*``)
     ws_per_user: dict[int, int] = field(default_factory=dict)
     ws_per_address: dict[str, int] = field(default_factory=dict)
