@@ -24,6 +24,7 @@ from chat.channels.queries import all_memberships
 from chat.channels.retention import RetentionScheduler
 from chat.config import Settings
 from chat.files.storage import store_for
+from chat.mail.receiver import start_receiver
 from chat.mail.smtp import Mailer
 from chat.realtime.broker import broker_from_url
 from chat.realtime.hub import Hub, MembershipSnapshot
@@ -81,9 +82,12 @@ def create_app(settings: Settings, *, migrate: bool = False, setup_token: str = 
             checkpoints.start()
         retention.start()
         file_cleanup.start()
+        receiver = await start_receiver(db, settings) if settings.smtp_listen else None  # inbound SMTP
         try:
             yield
         finally:
+            if receiver is not None:
+                receiver.close()
             await file_cleanup.close()
             await retention.close()
             if checkpoints is not None:
