@@ -145,7 +145,7 @@ class running:
         db: Database = self.app.state.services.db
         cast = await make_cast(db)
         self._client = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=self.app), base_url="http://testserver")
-        port = int(self.settings.smtp_listen.rpartition(":")[2])
+        port = int(self.settings.smtp_listen.rpartition(":")[2] or 0)  # 0: no receiver
         return Mailroom(self.app, db, self.settings, cast, self._client, port)
 
     async def __aexit__(self, *exc: object) -> None:
