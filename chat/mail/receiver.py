@@ -7,7 +7,8 @@ lifespan closes. The SMTP dialogue:
 * ``RCPT TO``: an address that takes no mail (another domain, forged, unknown, revoked or stale;
   ``chat.mail.targets``) is refused at once with ``550`` and the reason, so the sending server
   bounces the mail with that text; the database unreachable: ``451``.
-* ``DATA``: more than ``mail_max_bytes`` is cut off by aiosmtpd with ``552``; the mail then goes
+* ``DATA``: more than ``mail_max_bytes`` is cut off by aiosmtpd with ``552``; a sender over
+  ``mail_limit_per_sender`` attempts in the window (refused mails count here) gets ``450``; the mail then goes
   through ``chat.mail.inbound.deliver``: ``250`` delivered (or dropped as automatic mail, logged),
   ``550`` refused with the reason, ``450`` rate limited (the sender retries later).
 
@@ -24,8 +25,9 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from chat.accounts.ratelimit import SlidingWindowLimiter
 from chat.config import Settings
-from chat.errors import ChatError
+from chat.errors import ChatError, RateLimited
 from chat.mail.inbound import check_recipient, deliver
 from chat.store.db import Database
 
@@ -44,6 +46,9 @@ class InboundHandler:
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
         self.settings = settings
+        # every attempt of a sender, refused ones too (``deliver`` counts only what it stored, in the
+        # database): a sender whose mail is refused again and again is slowed down before any parsing
+        self.attempts = SlidingWindowLimiter(settings.mail_limit_per_sender, settings.mail_limit_window_s)
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
@@ -59,8 +64,19 @@ class InboundHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        sender = str(envelope.mail_from or "").strip("<> ").lower()
+        try:
+            if sender:  # bounces (empty sender) are dropped unread anyway
+                self.attempts.hit(sender)
+        except RateLimited:
+            log.info("inbound mail from %r refused: too many attempts", sender)
+            return "450 4.7.1 too much mail from this sender right now, try again later"
         raw = envelope.original_content or b""
-        outcome = await deliver(self.db, self.settings, raw, str(envelope.mail_from or ""), list(envelope.rcpt_tos))
+        try:
+            outcome = await deliver(self.db, self.settings, raw, sender, list(envelope.rcpt_tos))
+        except Exception:  # a bug or an outage must not bounce the mail for good: the sender retries
+            log.exception("inbound mail from %r to %r failed", sender, envelope.rcpt_tos)
+            return "451 4.3.0 the server cannot take mail right now, try again later"
         code, _, text = outcome.smtp_reply.partition(" ")
         return f"{code} {smtp_text(text)}"
 

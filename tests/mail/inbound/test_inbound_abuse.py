@@ -138,3 +138,14 @@ async def test_a_mail_bomb_is_limited_per_sender_and_per_conversation(tight_room
         await tight_room.send(mail("y@client.example", address, "third", "channel full"), address, "y@client.example")
     assert channel_full.value.smtp_code == 450 and b"this conversation" in channel_full.value.smtp_error
     assert len(await tight_room.messages(conversation)) == 4
+
+
+async def test_refused_mail_counts_against_its_sender_too(tight_room: Mailroom) -> None:
+    _, address = await _channel(tight_room)  # outside senders off: a stranger's mail is refused
+    stranger = "spammer@example.net"
+    codes = []
+    for i in range(5):
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            await tight_room.send(mail(stranger, address, f"buy {i}", "cheap"), address, stranger)
+        codes.append(refused.value.smtp_code)
+    assert codes == [550, 550, 550, 450, 450]
