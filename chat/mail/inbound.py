@@ -269,7 +269,8 @@ def topic_from_subject(subject: str) -> str:
 async def _check_rates(session: AsyncSession, settings: Settings, poster: Actor | None, conversation_id: int) -> None:
     since = models.utcnow() - timedelta(seconds=settings.mail_limit_window_s)
     t, m = models.MailThread, models.Message
-    inbound = (t.created_at >= since) & ~t.message_id_header.like("<n.%") & t.message_id.is_not(None)
+    ours = t.message_id_header.like("<n.%") | t.message_id_header.like("n.%")  # notifications Salon sent
+    inbound = (t.created_at >= since) & ~ours & t.message_id.is_not(None)
     if settings.mail_limit_per_channel:
         here = select(func.count()).select_from(t).where(inbound, t.conversation_id == conversation_id)
         count = await session.scalar(here)

@@ -115,8 +115,8 @@ def _check_header_block(raw: bytes) -> None:
     fields = sum(1 for line in block.splitlines() if line[:1] not in (b" ", b"\t"))
     if fields > MAX_HEADERS:
         raise MailRefused(f"this mail has more than {MAX_HEADERS} header fields")
-    if end < 0 or not block.strip():
-        raise MailRefused("this mail has no header block")
+    if not block.strip() or b":" not in block.split(b"\n", 1)[0]:
+        raise MailRefused("this mail does not start with a header block")
 
 
 def _header(message: Message, name: str) -> str:

@@ -91,6 +91,7 @@ async def test_malformed_and_deeply_nested_mime_is_refused(room: Mailroom) -> No
     assert b"MIME parts" in (await _refused(room, many.as_bytes(policy=policy.SMTP), address)).smtp_error
     header_bomb = f"From: {BOB}\r\nSubject: x\r\n" + "X-Filler: y\r\n" * 500 + "\r\nbody\r\n"
     assert b"header fields" in (await _refused(room, header_bomb.encode(), address)).smtp_error
+    assert b"header block" in (await _refused(room, b"no headers at all\r\n\r\nbody\r\n", address)).smtp_error
 
 
 async def test_a_mail_over_the_size_limit_is_refused_with_552(tight_room: Mailroom) -> None:
