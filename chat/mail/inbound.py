@@ -59,6 +59,7 @@ Status = Literal["delivered", "dropped", "refused", "deferred"]
 _PREFIX = re.compile(r"^\s*(re|fwd?|tr|aw|wg)\s*(\[\d+\])?\s*:\s*", re.IGNORECASE)
 _THREADS = table_of(models.MailThread)
 NO_SUBJECT = "(no subject)"
+CUT = "\n\n[…]"
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,8 @@ async def _deliver_one(
     text = strip_reply(mail.text)
     if not text and not mail.attachments:
         raise MailRefused("no new text in this reply (only quoted text or a signature)")
+    if len(text) > settings.max_message_chars:  # a message's limit: the rest is cut, and says so
+        text = text[: settings.max_message_chars - len(CUT)].rstrip() + CUT
     async with db.read() as session:  # who would post: refuse before storing any file
         target = await resolve_recipient(session, key, settings.mail_domain, address)
         if isinstance(target, ReplyTarget):
@@ -197,7 +200,7 @@ async def _deliver_one(
             assert found is not None  # noqa: S101 - create=True always gives a poster
             actor, conversation_id = found, conversation.id
             topic = await _threaded_topic(session, conversation_id, mail) or topic_from_subject(mail.subject)
-        body = text[: settings.max_message_chars]
+        body = text
         files = await _record(session, actor, uploads, settings.upload_quota_bytes)
         cmd = PostMessage(body=body, nonce=nonce, topic=topic, attachments=files)
         try:

@@ -180,3 +180,11 @@ async def test_an_html_only_reply_is_read_as_text(room: Mailroom) -> None:
     await room.send(reply, to, BOB)
     assert (await room.messages(conversation))[-1].body == "Yes, confirmed & signed."
     assert DOMAIN in to
+
+
+async def test_a_reply_longer_than_a_message_is_cut_and_says_so(room: Mailroom) -> None:
+    conversation, message = await _setup(room)
+    to = await room.reply_to(room.cast.bob, message)
+    await room.send(mail(BOB, to, "Re: Q3", "word " * 3000), to, BOB)
+    body = (await room.messages(conversation))[-1].body
+    assert len(body) <= room.settings.max_message_chars and body.startswith("word word") and body.endswith("[…]")
