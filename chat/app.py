@@ -26,6 +26,7 @@ from chat.config import Settings
 from chat.domain.events import Event
 from chat.files.storage import store_for
 from chat.mail.notifier import Notifier
+from chat.mail.receiver import start_receiver
 from chat.mail.smtp import Mailer
 from chat.realtime.broker import broker_from_url
 from chat.realtime.hub import Hub, MembershipSnapshot
@@ -95,9 +96,12 @@ def create_app(settings: Settings, *, migrate: bool = False, setup_token: str = 
         retention.start()
         file_cleanup.start()
         notifier.start()
+        receiver = await start_receiver(db, settings) if settings.smtp_listen else None  # inbound SMTP
         try:
             yield
         finally:
+            if receiver is not None:
+                receiver.close()
             await notifier.close()
             await file_cleanup.close()
             await retention.close()

@@ -67,8 +67,15 @@ def main() -> None:
 @main.command()
 @click.option("--host", default=None, help="Address to listen on [default 127.0.0.1].")
 @click.option("--port", type=int, default=None, help="Port to listen on [default 8000].")
+@click.option(
+    "--smtp-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Also receive mail for CHAT_MAIL_DOMAIN by SMTP on this port, on the same address "
+    "[env CHAT_SMTP_LISTEN=host:port; default: no receiver].",
+)
 @data_dir_option
-def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
+def serve(host: str | None, port: int | None, smtp_port: int | None, data_dir: Path | None) -> None:
     """Run the server (UI, API and websocket on one port); migrates the database first.
 
     On an address other machines can reach, with no account yet, it prints a one-time setup token:
@@ -81,6 +88,8 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
     from chat.app import create_app, server_config
 
     settings = load_settings(host=host, port=port, data_dir=data_dir)
+    if smtp_port is not None:
+        settings = load_settings(host=host, port=port, data_dir=data_dir, smtp_listen=f"{settings.host}:{smtp_port}")
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     app = create_app(settings, migrate=True, setup_token=_setup_token(settings))
     uvicorn.Server(server_config(app, settings)).run()
@@ -328,6 +337,34 @@ def audit_checkpoint(out: Path | None, data_dir: Path | None) -> None:
     except OSError as exc:
         raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}") from None
     click.echo(f"checkpoint of {len(checkpoint.chains)} chain(s) written to {out}", err=True)
+
+
+@main.command("mail-ingest")
+@click.option("--sender", default=None, help="The envelope sender (Postfix: ${sender}) [default: the From header].")
+@click.option(
+    "--recipient",
+    "recipients",
+    multiple=True,
+    help="An envelope recipient (Postfix: ${recipient}); repeatable [default: the To and Cc headers].",
+)
+@data_dir_option
+def mail_ingest(sender: str | None, recipients: tuple[str, ...], data_dir: Path | None) -> None:
+    """Deliver one mail read on standard input (for a Postfix pipe; see docs/email.md).
+
+    Exit 0: delivered, or dropped as automatic mail (a bounce, an auto-reply, a loop); 67
+    (EX_NOUSER): an unknown, forged or stale address, or a sender who may not post there; 65
+    (EX_DATAERR): a malformed or too large mail; 75 (EX_TEMPFAIL): rate limited or the database
+    unreachable, try again later. The reason goes to standard error.
+    """
+    from chat.mail.ingest import ingest
+
+    settings = load_settings(data_dir=data_dir)
+    raw = sys.stdin.buffer.read(settings.mail_max_bytes + 1)
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    code, reason = asyncio.run(ingest(settings, raw, sender, list(recipients)))
+    if reason:
+        click.echo(reason, err=True)
+    sys.exit(code)
 
 
 def _safe_url(url: str) -> str:

@@ -5,6 +5,7 @@
 //   #/search/<query>               search results
 import { get } from "./api.js";
 import { Actions } from "./actions.js";
+import { mountMailAddress } from "./mail-address.js";
 import { mountNotifications } from "./notify.js";
 import { Socket } from "./socket.js";
 import { Store } from "./store.js";
@@ -27,6 +28,7 @@ const actions = new Actions(store, socket);
 const dialogs = mountDialogs(store, actions);
 mountSidebar(store);
 mountHeader(store, actions, dialogs);
+mountMailAddress(store); // after the header: it adds its button to the header's actions
 mountTopics(store);
 mountTopicBar(store, actions, dialogs);
 const messages = mountMessages(store, actions, dialogs);
