@@ -25,6 +25,7 @@ from chat.channels.retention import RetentionScheduler
 from chat.config import Settings
 from chat.files.storage import store_for
 from chat.mail.smtp import Mailer
+from chat.push.sender import PushSender
 from chat.realtime.broker import broker_from_url
 from chat.realtime.hub import Hub, MembershipSnapshot
 from chat.store.db import Database
@@ -70,6 +71,7 @@ def create_app(settings: Settings, *, migrate: bool = False, setup_token: str = 
         checkpoints=checkpoints,
         retention=retention,
         mailer=Mailer(settings),
+        push=PushSender(db, settings),
     )
 
     @contextlib.asynccontextmanager

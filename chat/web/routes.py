@@ -7,7 +7,7 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from chat.web import admin, files, pages
+from chat.web import admin, files, pages, pwa
 from chat.web.api import (
     accounts,
     audit,
@@ -17,6 +17,7 @@ from chat.web.api import (
     events,
     health,
     messages,
+    push,
     reports,
     retention,
     search,
@@ -50,10 +51,12 @@ def build_routes() -> list[BaseRoute]:
         *health.routes,
         *settings.routes,
         *audit.routes,
+        *push.routes,
         Route("/health", health.health, methods=["GET"], name="health-probe"),  # where probes look first
         WebSocketRoute(f"{API_PREFIX}/ws", websocket_endpoint, name="ws"),
         *files.routes,
         *pages.routes,
+        *pwa.routes,
         *admin.routes,
         *archive_pages.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),

@@ -16,6 +16,7 @@ from chat.archive.checkpoint_sinks import CheckpointWriter
 from chat.channels.retention import RetentionScheduler
 from chat.config import Settings
 from chat.mail.smtp import Mailer
+from chat.push.sender import PushSender
 from chat.realtime.hub import Hub
 from chat.store.db import Database
 
@@ -36,6 +37,8 @@ class Services:
     retention: RetentionScheduler | None = None
     # outbound mail through CHAT_SMTP_URL (``chat.mail.smtp``); ``mailer.enabled`` is False without a relay
     mailer: Mailer | None = None
+    # Web Push (``chat.push.sender``): the VAPID key and delivery; the notifier calls ``push.notify``
+    push: PushSender | None = None
     # open websockets of this process, by user and by client address (``settings.ws_max_per_*``)
     ws_per_user: dict[int, int] = field(default_factory=dict)
     ws_per_address: dict[str, int] = field(default_factory=dict)
