@@ -59,6 +59,7 @@ def create_app(settings: Settings, *, migrate: bool = False, setup_token: str = 
     checkpoints = CheckpointWriter.from_settings(db, settings.checkpoint_sink, settings.checkpoint_interval_s)
     retention = RetentionScheduler(db, settings)  # purges expired message bodies every hour
     file_cleanup = FileCleanup(db, store_for(settings.upload_path))  # unused uploads, deleted messages' files
+    push = PushSender(db, settings)  # Web Push delivery; the notifier sends through push.notify
     services = Services(
         settings=settings,
         db=db,
@@ -71,7 +72,7 @@ def create_app(settings: Settings, *, migrate: bool = False, setup_token: str = 
         checkpoints=checkpoints,
         retention=retention,
         mailer=Mailer(settings),
-        push=PushSender(db, settings),
+        push=push,
     )
 
     @contextlib.asynccontextmanager
@@ -79,6 +80,7 @@ def create_app(settings: Settings, *, migrate: bool = False, setup_token: str = 
         if migrate:
             await upgrade(db.engine)
         await hub.start()
+        await push.prepare()  # the VAPID key pair: made and stored on the server's first start
         if checkpoints is not None:
             checkpoints.start()
         retention.start()

@@ -96,6 +96,14 @@ class PushSender:
                     self._key = await load_key(self.db, self.settings)
         return self._key
 
+    async def prepare(self) -> None:
+        """Load (on a server's very first start: make) the key at startup; a database that is
+        down then is logged, not raised (the server starts anyway; the key loads on first use)."""
+        try:
+            await self.key()
+        except Exception:
+            log.warning("push: the VAPID key could not be loaded at startup; it will be on first use", exc_info=True)
+
     async def notify(self, user_id: int, notice: PushNotice) -> None:
         """Push ``notice`` to every subscription of ``user_id``; never raises."""
         try:
@@ -135,6 +143,9 @@ class PushSender:
             return Outcome(target, None)
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             log.warning("push subscription %s: push service unreachable: %r", target.id, exc)
+            return Outcome(target, None)
+        except Exception:  # a key or token this browser's endpoint cannot take: this one only fails
+            log.exception("push subscription %s not sent", target.id)
             return Outcome(target, None)
         outcome = Outcome(target, status)
         if not outcome.delivered and not outcome.gone:

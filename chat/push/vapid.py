@@ -71,17 +71,17 @@ class VapidKey:
 def subject(settings: Settings) -> str:
     """The ``sub`` claim: how a push service reaches whoever runs this server.
 
-    ``mailto:`` the address of ``CHAT_MAIL_FROM``; else the public origin when it is https;
-    else ``mailto:salon@<mail domain or public host>``.
+    ``mailto:`` the address of ``CHAT_MAIL_FROM``; else the public origin's ``https://host``
+    (without a port: push services and py_vapid want a bare origin); else
+    ``mailto:salon@<mail domain, or the public origin's host, or localhost>``.
     """
     address = parseaddr(settings.mail_from)[1] if settings.mail_from else ""
     if "@" in address:
         return f"mailto:{address}"
-    origin = settings.public_origin.rstrip("/")
-    if origin.startswith("https://"):
-        return origin
-    host = settings.mail_domain or urlsplit(origin).hostname or "localhost"
-    return f"mailto:salon@{host}"
+    origin = urlsplit(settings.public_origin)
+    if origin.scheme == "https" and origin.hostname:
+        return f"https://{origin.hostname}"
+    return f"mailto:salon@{settings.mail_domain or origin.hostname or 'localhost'}"
 
 
 async def load_key(db: Database, settings: Settings) -> VapidKey:

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from starlette.applications import Starlette
 
 from chat.config import Settings
+from chat.push import vapid
 from chat.push.endpoints import PublicResolver
 from chat.push.notice import PushNotice
 from chat.push.sender import TTL_S, PushSender
@@ -196,3 +197,38 @@ async def test_the_http_client_connects_only_to_public_addresses() -> None:
             await resolver.resolve("localhost", 443)
     finally:
         await resolver.close()
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"mail_from": "Salon <ops@example.com>"}, "mailto:ops@example.com"),
+        ({"mail_from": "", "public_origin": "https://chat.example.com:8443"}, "https://chat.example.com"),
+        ({"mail_from": "", "public_origin": "http://chat.example.com"}, "mailto:salon@chat.example.com"),
+        ({"mail_from": "", "public_origin": "", "mail_domain": "mail.example.org"}, "mailto:salon@mail.example.org"),
+        ({"mail_from": "", "public_origin": "", "mail_domain": ""}, "mailto:salon@localhost"),
+    ],
+)
+def test_the_vapid_subject_names_whoever_runs_the_server(
+    settings: Settings, changes: dict[str, str], expected: str
+) -> None:
+    configured = dataclasses.replace(settings, **changes)
+    assert vapid.subject(configured) == expected
+    key = vapid.VapidKey.from_secret(vapid.make_private_key(), expected)
+    claims = vapid_claims(key.authorization("https://push.example.net/x/1"), key.public_key)
+    assert claims["sub"] == expected and claims["aud"] == "https://push.example.net"
+
+
+async def test_one_browser_that_cannot_be_sent_to_does_not_stop_the_others(
+    client: httpx2.AsyncClient, app: Starlette, cast: Cast, service: PushService
+) -> None:
+    bob = await as_user(client, app, cast.bob)
+    browser = await subscribe(client, bob, service.endpoint("good"))
+    db: Database = app.state.services.db
+    async with db.transaction() as session:  # a row no request could make (the API checks keys)
+        session.add(
+            models.PushSubscription(user_id=cast.bob.id, endpoint=service.endpoint("bad"), p256dh="AAAA", auth="x")
+        )
+    await sender(app).notify(cast.bob.id, NOTICE)
+    assert [r.path for r in service.received] == ["/push/good"]
+    assert browser.decrypt(service.received[0].body) == NOTICE.payload()

@@ -19,10 +19,11 @@ from starlette.applications import Starlette
 
 from chat.app import create_app
 from chat.config import Settings
-from chat.push import subscriptions
+from chat.push import subscriptions, vapid
 from chat.push.endpoints import is_public
 from chat.store import models
 from chat.store.db import Database
+from tests.conftest import Live
 from tests.factories import Cast
 from tests.push.service import BrowserKeys, b64url
 from tests.web.authhelp import as_user
@@ -64,6 +65,12 @@ async def test_the_vapid_key_is_one_p256_point_shared_by_every_process(
     async with app.state.services.db.read() as session:
         count = await session.scalar(select(func.count()).select_from(models.ServerSecret))
     assert count == 1
+
+
+async def test_the_key_is_made_on_the_first_start(live: Live, db: Database) -> None:
+    async with db.read() as session:  # the server has started (lifespan), nobody asked for the key yet
+        names = set(await session.scalars(select(models.ServerSecret.name)))
+    assert vapid.SECRET_NAME in names
 
 
 async def test_push_routes_need_a_session(client: httpx2.AsyncClient) -> None:
