@@ -28,6 +28,7 @@ from chat.files.storage import store_for
 from chat.mail.notifier import Notifier
 from chat.mail.receiver import start_receiver
 from chat.mail.smtp import Mailer
+from chat.push.sender import PushSender
 from chat.realtime.broker import broker_from_url
 from chat.realtime.hub import Hub, MembershipSnapshot
 from chat.store.db import Database
@@ -57,8 +58,9 @@ def create_app(settings: Settings, *, migrate: bool = False, setup_token: str = 
 
     hub = Hub(broker_from_url(settings.broker_url), loader=load_memberships)
     mailer = Mailer(settings)
-    # missed-message mail, digests, and when to push; push=None: wired to chat.push by the integrator
-    notifier = Notifier(db, settings, mailer, push=None, is_online=hub.is_online)
+    push = PushSender(db, settings)  # Web Push delivery
+    # missed-message mail, digests, and when to push (through push.notify)
+    notifier = Notifier(db, settings, mailer, push=push.notify, is_online=hub.is_online)
 
     async def after_commit(events: Sequence[Event]) -> None:
         try:
@@ -84,6 +86,7 @@ def create_app(settings: Settings, *, migrate: bool = False, setup_token: str = 
         retention=retention,
         mailer=mailer,
         notifier=notifier,
+        push=push,
     )
 
     @contextlib.asynccontextmanager
@@ -91,6 +94,7 @@ def create_app(settings: Settings, *, migrate: bool = False, setup_token: str = 
         if migrate:
             await upgrade(db.engine)
         await hub.start()
+        await push.prepare()  # the VAPID key pair: made and stored on the server's first start
         if checkpoints is not None:
             checkpoints.start()
         retention.start()

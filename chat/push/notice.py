@@ -21,9 +21,12 @@ class PushNotice:
     tag: str  # notifications with the same tag replace each other (one per conversation: "c<id>")
     conversation_id: int
     message_id: int
+    # how the push service treats it (``Urgency``: high, else normal); not part of the payload
+    urgent: bool = True
 
     def payload(self) -> bytes:
         data = asdict(self)
+        del data["urgent"]
         if len(self.body) > MAX_BODY_CHARS:
             data["body"] = self.body[: MAX_BODY_CHARS - 1].rstrip() + "…"
         return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()

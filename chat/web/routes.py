@@ -7,7 +7,7 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from chat.web import admin, files, pages, unsubscribe
+from chat.web import admin, files, pages, pwa, unsubscribe
 from chat.web.api import (
     accounts,
     audit,
@@ -19,6 +19,7 @@ from chat.web.api import (
     health,
     mail_address,
     messages,
+    push,
     reports,
     retention,
     search,
@@ -54,10 +55,12 @@ def build_routes() -> list[BaseRoute]:
         *settings.routes,
         *audit.routes,
         *email.routes,
+        *push.routes,
         Route("/health", health.health, methods=["GET"], name="health-probe"),  # where probes look first
         WebSocketRoute(f"{API_PREFIX}/ws", websocket_endpoint, name="ws"),
         *files.routes,
         *pages.routes,
+        *pwa.routes,
         *admin.routes,
         *archive_pages.routes,
         *unsubscribe.routes,

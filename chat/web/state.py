@@ -17,6 +17,7 @@ from chat.channels.retention import RetentionScheduler
 from chat.config import Settings
 from chat.mail.notifier import Notifier
 from chat.mail.smtp import Mailer
+from chat.push.sender import PushSender
 from chat.realtime.hub import Hub
 from chat.store.db import Database
 
@@ -43,6 +44,8 @@ class Services:
     )
     # missed-message mail, digests and the push trigger (``chat.mail.notifier``); None: not in this app
     notifier: Notifier | None = None
+    # Web Push (``chat.push.sender``): the VAPID key and delivery; the notifier calls ``push.notify``
+    push: PushSender | None = None
     # open websockets of this process, by user and by client address (``settings.ws_max_per_*``)
     ws_per_user: dict[int, int] = field(default_factory=dict)
     ws_per_address: dict[str, int] = field(default_factory=dict)
