@@ -7,14 +7,19 @@ of the call that creates them, and are never stored or logged in clear.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
+from chat.accounts.notification_prefs import do_not_disturb_until
 from chat.store import models
 
 
 @dataclass(frozen=True)
 class UserInfo:
-    """A user as the directory shows it."""
+    """A user as the directory shows it.
+
+    ``do_not_disturb_until``: while the user has paused notifications or is in their quiet hours,
+    when that ends (others show a do-not-disturb mark until then); null otherwise. Computed when
+    read: a quiet-hours window that starts later shows up on the next read."""
 
     id: int
     username: str
@@ -22,9 +27,10 @@ class UserInfo:
     role: str
     is_bot: bool
     active: bool
+    do_not_disturb_until: datetime | None = None
 
     @classmethod
-    def of(cls, user: models.User) -> UserInfo:
+    def of(cls, user: models.User, *, now: datetime | None = None) -> UserInfo:
         return cls(
             id=user.id,
             username=user.username,
@@ -32,6 +38,7 @@ class UserInfo:
             role=user.role,
             is_bot=user.is_bot,
             active=user.active,
+            do_not_disturb_until=do_not_disturb_until(user.notification_settings, now or datetime.now(UTC)),
         )
 
 

@@ -17,6 +17,7 @@ from chat.web.api import (
     events,
     health,
     messages,
+    notifications,
     reports,
     retention,
     search,
@@ -50,6 +51,7 @@ def build_routes() -> list[BaseRoute]:
         *health.routes,
         *settings.routes,
         *audit.routes,
+        *notifications.routes,
         Route("/health", health.health, methods=["GET"], name="health-probe"),  # where probes look first
         WebSocketRoute(f"{API_PREFIX}/ws", websocket_endpoint, name="ws"),
         *files.routes,
