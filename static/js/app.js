@@ -5,11 +5,13 @@
 //   #/search/<query>               search results
 import { get } from "./api.js";
 import { Actions } from "./actions.js";
+import { NotificationActions } from "./notification-settings.js";
 import { mountNotifications } from "./notify.js";
 import { Socket } from "./socket.js";
 import { Store } from "./store.js";
 import { mountCompose } from "./views/compose.js";
 import { mountDialogs } from "./views/dialogs.js";
+import { mountPauseMenu } from "./views/dnd.js";
 import { mountHeader } from "./views/header.js";
 import { mountMessages } from "./views/messages.js";
 import { mountSearch } from "./views/search.js";
@@ -23,10 +25,11 @@ const boot = JSON.parse(document.getElementById("boot").textContent);
 const store = new Store(boot.user);
 const socket = new Socket({ path: boot.ws_path });
 const actions = new Actions(store, socket);
+const notif = new NotificationActions(store);
 
 const dialogs = mountDialogs(store, actions);
 mountSidebar(store);
-mountHeader(store, actions, dialogs);
+mountHeader(store, actions, dialogs, notif);
 mountTopics(store);
 mountTopicBar(store, actions, dialogs);
 const messages = mountMessages(store, actions, dialogs);
@@ -35,9 +38,10 @@ const search = mountSearch(store, actions);
 const switcher = mountSwitcher(store, actions);
 mountStatus(store);
 mountNotifications(store);
+mountPauseMenu(store, notif);
 
 // Expose the pieces for debugging and for the end-to-end tests (read-only use).
-window.salon = { store, socket, actions };
+window.salon = { store, socket, actions, notif };
 
 // --- layout for the current view ------------------------------------------------------------
 const welcome = document.getElementById("welcome");
@@ -88,9 +92,11 @@ socket.addEventListener("state", (e) => {
 socket.addEventListener("hello", (e) => {
   if (e.detail.fresh) actions.loadSnapshot().catch((err) => store.signal("error", err));
   else actions.onReconnect().catch(() => {});
+  notif.refresh(); // do-not-disturb marks: a quiet-hours window that began meanwhile sent no event
 });
 socket.addEventListener("event", (e) => {
   const follow = store.applyEvent(e.detail);
+  notif.onEvent(e.detail);
   if (follow.length) actions.follow(follow).catch(() => {});
 });
 socket.addEventListener("typing", (e) => store.applyTyping(e.detail));
@@ -158,3 +164,4 @@ actions
   .catch((err) => store.signal("error", err))
   .finally(route);
 socket.start();
+notif.start();
