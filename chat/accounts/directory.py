@@ -3,7 +3,7 @@
 Everyone but a guest sees every active user (humans and bots). A guest sees
 only the people they share a conversation with, and themselves. Admins may
 also list deactivated accounts (to reactivate them). Each user carries
-``do_not_disturb_until`` (``chat.accounts.results.UserInfo``), computed as the list is read.
+``do_not_disturb_until`` (``chat.accounts.results.DirectoryUser``), computed as the list is read.
 
 ``check_user_names`` is the one check of a new username or display name
 against every other account, active or not (impersonating someone who left
@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chat.accounts.results import UserInfo, UserList
+from chat.accounts.results import DirectoryUser, UserInfo, UserList
 from chat.channels import policy
 from chat.channels.names import confusable_key
 from chat.domain.actors import Actor
@@ -43,7 +43,7 @@ async def list_users(session: AsyncSession, actor: Actor, *, include_inactive: b
         query = query.where(models.User.id.in_(shared) | (models.User.id == actor.id))
     users = (await session.scalars(query)).all()
     now = datetime.now(UTC)  # one moment for everyone's do-not-disturb mark
-    return UserList(users=[UserInfo.of(u, now=now) for u in users])
+    return UserList(users=[DirectoryUser.listed(u, now=now) for u in users])
 
 
 async def get_me(session: AsyncSession, actor: Actor) -> UserInfo:

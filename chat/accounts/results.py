@@ -6,8 +6,8 @@ of the call that creates them, and are never stored or logged in clear.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, fields
+from datetime import datetime
 
 from chat.accounts.notification_prefs import do_not_disturb_until
 from chat.store import models
@@ -15,11 +15,7 @@ from chat.store import models
 
 @dataclass(frozen=True)
 class UserInfo:
-    """A user as the directory shows it.
-
-    ``do_not_disturb_until``: while the user has paused notifications or is in their quiet hours,
-    when that ends (others show a do-not-disturb mark until then); null otherwise. Computed when
-    read: a quiet-hours window that starts later shows up on the next read."""
+    """A user as the directory shows it."""
 
     id: int
     username: str
@@ -27,10 +23,9 @@ class UserInfo:
     role: str
     is_bot: bool
     active: bool
-    do_not_disturb_until: datetime | None = None
 
     @classmethod
-    def of(cls, user: models.User, *, now: datetime | None = None) -> UserInfo:
+    def of(cls, user: models.User) -> UserInfo:
         return cls(
             id=user.id,
             username=user.username,
@@ -38,13 +33,31 @@ class UserInfo:
             role=user.role,
             is_bot=user.is_bot,
             active=user.active,
-            do_not_disturb_until=do_not_disturb_until(user.notification_settings, now or datetime.now(UTC)),
+        )
+
+
+@dataclass(frozen=True)
+class DirectoryUser(UserInfo):
+    """A user as others see them in the directory.
+
+    ``do_not_disturb_until``: while the user has paused notifications or is in their quiet hours,
+    when that ends (others show a do-not-disturb mark until then); null otherwise. Computed when
+    read: a quiet-hours window that starts later shows on the next read."""
+
+    do_not_disturb_until: datetime | None = None
+
+    @classmethod
+    def listed(cls, user: models.User, *, now: datetime) -> DirectoryUser:
+        info = UserInfo.of(user)
+        return cls(
+            **{f.name: getattr(info, f.name) for f in fields(UserInfo)},
+            do_not_disturb_until=do_not_disturb_until(user.notification_settings, now),
         )
 
 
 @dataclass(frozen=True)
 class UserList:
-    users: list[UserInfo]
+    users: list[DirectoryUser]
 
 
 @dataclass(frozen=True)
