@@ -4,8 +4,8 @@ Thin: authenticate, read the JSON body, one domain call (``chat.accounts.notific
 in a transaction, answer the settings in force after the change. The body is read as
 plain JSON and checked by the domain (``chat.accounts.notification_prefs``), which knows
 the time zones and the "now" a pause is measured from; :class:`UpdateNotifications` only
-describes it for the OpenAPI document. Every account may call them: members, guests and
-bots (a bot's owner may pause it).
+describes it for the OpenAPI document. Every account calls them for itself: members, guests
+and bots (with their own token).
 """
 
 from __future__ import annotations
