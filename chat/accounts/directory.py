@@ -2,7 +2,8 @@
 
 Everyone but a guest sees every active user (humans and bots). A guest sees
 only the people they share a conversation with, and themselves. Admins may
-also list deactivated accounts (to reactivate them).
+also list deactivated accounts (to reactivate them). Each user carries
+``do_not_disturb_until`` (``chat.accounts.results.DirectoryUser``), computed as the list is read.
 
 ``check_user_names`` is the one check of a new username or display name
 against every other account, active or not (impersonating someone who left
@@ -17,10 +18,12 @@ duplicate is the easiest impersonation (docs/architecture.md, "Names").
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chat.accounts.results import UserInfo, UserList
+from chat.accounts.results import DirectoryUser, UserInfo, UserList
 from chat.channels import policy
 from chat.channels.names import confusable_key
 from chat.domain.actors import Actor
@@ -39,7 +42,8 @@ async def list_users(session: AsyncSession, actor: Actor, *, include_inactive: b
         shared = select(models.Membership.user_id).where(models.Membership.conversation_id.in_(mine))
         query = query.where(models.User.id.in_(shared) | (models.User.id == actor.id))
     users = (await session.scalars(query)).all()
-    return UserList(users=[UserInfo.of(u) for u in users])
+    now = datetime.now(UTC)  # one moment for everyone's do-not-disturb mark
+    return UserList(users=[DirectoryUser.listed(u, now=now) for u in users])
 
 
 async def get_me(session: AsyncSession, actor: Actor) -> UserInfo:

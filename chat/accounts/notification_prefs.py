@@ -229,3 +229,9 @@ def _current_window(quiet: QuietHours | None, now: datetime) -> datetime | None:
         if start <= local < end:
             return end.astimezone(UTC)
     return None
+
+
+def do_not_disturb_until(stored: dict[str, Any] | None, now: datetime) -> datetime | None:
+    """When the user stored as ``stored`` may be interrupted again (pause or quiet hours), or None:
+    what others see next to their name, computed when it is read."""
+    return quiet_until(load(stored), now)

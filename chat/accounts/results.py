@@ -6,9 +6,10 @@ of the call that creates them, and are never stored or logged in clear.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
+from chat.accounts.notification_prefs import do_not_disturb_until
 from chat.store import models
 
 
@@ -36,8 +37,27 @@ class UserInfo:
 
 
 @dataclass(frozen=True)
+class DirectoryUser(UserInfo):
+    """A user as others see them in the directory.
+
+    ``do_not_disturb_until``: while the user has paused notifications or is in their quiet hours,
+    when that ends (others show a do-not-disturb mark until then); null otherwise. Computed when
+    read: a quiet-hours window that starts later shows on the next read."""
+
+    do_not_disturb_until: datetime | None = None
+
+    @classmethod
+    def listed(cls, user: models.User, *, now: datetime) -> DirectoryUser:
+        info = UserInfo.of(user)
+        return cls(
+            **{f.name: getattr(info, f.name) for f in fields(UserInfo)},
+            do_not_disturb_until=do_not_disturb_until(user.notification_settings, now),
+        )
+
+
+@dataclass(frozen=True)
 class UserList:
-    users: list[UserInfo]
+    users: list[DirectoryUser]
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from chat.web.api import (
     mail_address,
     messages,
     push,
+    notifications,
     reports,
     retention,
     search,
@@ -56,6 +57,7 @@ def build_routes() -> list[BaseRoute]:
         *audit.routes,
         *email.routes,
         *push.routes,
+        *notifications.routes,
         Route("/health", health.health, methods=["GET"], name="health-probe"),  # where probes look first
         WebSocketRoute(f"{API_PREFIX}/ws", websocket_endpoint, name="ws"),
         *files.routes,

@@ -6,11 +6,13 @@
 import { get } from "./api.js";
 import { Actions } from "./actions.js";
 import { mountMailAddress } from "./mail-address.js";
+import { NotificationActions } from "./notification-settings.js";
 import { mountNotifications } from "./notify.js";
 import { Socket } from "./socket.js";
 import { Store } from "./store.js";
 import { mountCompose } from "./views/compose.js";
 import { mountDialogs } from "./views/dialogs.js";
+import { mountPauseMenu } from "./views/dnd.js";
 import { mountHeader } from "./views/header.js";
 import { mountMessages } from "./views/messages.js";
 import { mountSearch } from "./views/search.js";
@@ -24,10 +26,11 @@ const boot = JSON.parse(document.getElementById("boot").textContent);
 const store = new Store(boot.user);
 const socket = new Socket({ path: boot.ws_path });
 const actions = new Actions(store, socket);
+const notif = new NotificationActions(store);
 
 const dialogs = mountDialogs(store, actions);
 mountSidebar(store);
-mountHeader(store, actions, dialogs);
+mountHeader(store, actions, dialogs, notif);
 mountMailAddress(store); // after the header: it adds its button to the header's actions
 mountTopics(store);
 mountTopicBar(store, actions, dialogs);
@@ -37,9 +40,10 @@ const search = mountSearch(store, actions);
 const switcher = mountSwitcher(store, actions);
 mountStatus(store);
 mountNotifications(store);
+mountPauseMenu(store, notif);
 
 // Expose the pieces for debugging and for the end-to-end tests (read-only use).
-window.salon = { store, socket, actions };
+window.salon = { store, socket, actions, notif };
 
 // --- layout for the current view ------------------------------------------------------------
 const welcome = document.getElementById("welcome");
@@ -90,9 +94,11 @@ socket.addEventListener("state", (e) => {
 socket.addEventListener("hello", (e) => {
   if (e.detail.fresh) actions.loadSnapshot().catch((err) => store.signal("error", err));
   else actions.onReconnect().catch(() => {});
+  notif.refresh(); // do-not-disturb marks: a quiet-hours window that began meanwhile sent no event
 });
 socket.addEventListener("event", (e) => {
   const follow = store.applyEvent(e.detail);
+  notif.onEvent(e.detail);
   if (follow.length) actions.follow(follow).catch(() => {});
 });
 socket.addEventListener("typing", (e) => store.applyTyping(e.detail));
@@ -160,3 +166,4 @@ actions
   .catch((err) => store.signal("error", err))
   .finally(route);
 socket.start();
+notif.start();

@@ -3,6 +3,7 @@
 // permission itself.
 import { t } from "./i18n.js";
 import { conversationName, userName } from "./model.js";
+import { interruptionsOff, levelOf } from "./notification-settings.js";
 
 const KEY = "salon.notifications";
 
@@ -25,7 +26,11 @@ export function mountNotifications(store) {
     if (Notification.permission !== "granted") return;
     const prefs = notificationPrefs();
     const direct = conversation.kind === "direct";
-    if (!((direct && prefs.direct) || (mentioned && prefs.mentions && !muted))) return;
+    // paused, quiet hours, or this conversation's level (GET /me/notifications)
+    const level = levelOf(store, conversation);
+    if (interruptionsOff(store) || level === "nothing") return;
+    const wanted = direct ? prefs.direct && (level === "all" || mentioned) : !muted && ((mentioned && prefs.mentions) || level === "all");
+    if (!wanted) return;
     const title = direct
       ? t("notify.direct", { name: userName(store.users, message.author) })
       : t("notify.mention", { name: userName(store.users, message.author), conversation: conversationName(conversation, store.users, store.me) });

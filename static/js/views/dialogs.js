@@ -5,6 +5,7 @@ import { errorText, formatFull, t } from "../i18n.js";
 import { conversationName, plainLabel, userName } from "../model.js";
 import { mountFilesDialog } from "./files.js";
 import { mountReportDialog } from "./report.js";
+import { dndMark } from "./dnd.js";
 
 export function mountDialogs(store, actions) {
   const browser = document.getElementById("dlg-browser");
@@ -110,6 +111,7 @@ export function mountDialogs(store, actions) {
               }),
               h("span", { class: "presence", "data-presence": store.presence.get(u.id) || "offline", "aria-hidden": "true" }),
               `${u.display_name || u.username} `,
+              dndMark(store, u.id),
               h("span", { class: "hint" }, `@${u.username}`),
             ),
           ),

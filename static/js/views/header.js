@@ -2,8 +2,9 @@
 import { h, replaceChildren } from "../dom.js";
 import { errorText, t } from "../i18n.js";
 import { conversationName, sigil } from "../model.js";
+import { levelMenu } from "./dnd.js";
 
-export function mountHeader(store, actions, dialogs) {
+export function mountHeader(store, actions, dialogs, notif) {
   const root = document.getElementById("conv-header");
   const conversationEl = document.getElementById("conversation");
 
@@ -44,6 +45,7 @@ export function mountHeader(store, actions, dialogs) {
           "data-action": "star",
         }),
       );
+      actionsEl.append(levelMenu(store, notif, conv));
       if (conv.kind !== "direct" && !conv.archived && store.me.role !== "guest") {
         actionsEl.append(button(t("conv.invite"), () => dialogs.invite(cid), { "data-action": "invite" }));
       }
@@ -66,6 +68,6 @@ export function mountHeader(store, actions, dialogs) {
   }
 
   store.addEventListener("change", (e) => {
-    if (["header", "view", "users"].some((a) => e.detail.has(a))) render();
+    if (["header", "view", "users", "notifications"].some((a) => e.detail.has(a))) render();
   });
 }

@@ -2,6 +2,7 @@
 // fallback), plus @all and @topic. Arrow keys move, Enter or Tab picks, Escape closes.
 import { h, replaceChildren } from "../dom.js";
 import { t } from "../i18n.js";
+import { dndMark } from "./dnd.js";
 
 const MAX = 8;
 
@@ -51,7 +52,7 @@ export function mountMentions(store, actions, area) {
       .filter((u) => u.id !== store.me.id && u.active !== false)
       .filter((u) => !q || u.username.startsWith(q) || (u.display_name || "").toLowerCase().includes(q))
       .slice(0, MAX)
-      .map((u) => ({ insert: u.username, label: u.display_name || u.username, sub: `@${u.username}` }));
+      .map((u) => ({ id: u.id, insert: u.username, label: u.display_name || u.username, sub: `@${u.username}` }));
     const wild = ["all", "topic"].filter((w) => w.startsWith(q)).map((w) => ({ insert: w, label: `@${w}`, sub: t(`mention.${w}`) }));
     items = [...people, ...wild];
     selected = 0;
@@ -79,6 +80,7 @@ export function mountMentions(store, actions, area) {
             },
           },
           item.label,
+          item.id !== undefined ? dndMark(store, item.id) : null,
           h("span", { class: "sub" }, item.sub),
         ),
       ),

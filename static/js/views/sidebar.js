@@ -3,6 +3,7 @@
 import { h, replaceChildren } from "../dom.js";
 import { t } from "../i18n.js";
 import { conversationName, sigil } from "../model.js";
+import { dndLabel, dndMark } from "./dnd.js";
 
 export function mountSidebar(store) {
   const root = document.getElementById("sidebar-lists");
@@ -25,6 +26,8 @@ export function mountSidebar(store) {
       });
     }
     const label = [name];
+    const dnd = conv.kind === "direct" && others.length === 1 ? others[0].id : null;
+    if (dnd !== null && dndLabel(store, dnd)) label.push(dndLabel(store, dnd));
     if (unread) label.push(t("sidebar.unread", { n: unread }));
     if (mentioned) label.push(t("sidebar.mentioned"));
     return h(
@@ -35,6 +38,7 @@ export function mountSidebar(store) {
         { href: `#/c/${conv.id}`, "aria-current": current ? "page" : null, "aria-label": label.join(", ") },
         marker,
         h("span", { class: "name" }, name),
+        dnd !== null ? dndMark(store, dnd) : null,
         mentioned ? h("span", { class: "mention-mark", "aria-hidden": "true" }, "@") : null,
         unread ? h("span", { class: "badge", "aria-hidden": "true" }, unread > 99 ? "99+" : unread) : null,
       ),
@@ -70,7 +74,7 @@ export function mountSidebar(store) {
   }
 
   store.addEventListener("change", (e) => {
-    if (["sidebar", "users", "presence", "view"].some((a) => e.detail.has(a))) render();
+    if (["sidebar", "users", "presence", "view", "notifications"].some((a) => e.detail.has(a))) render();
   });
   render();
 }
