@@ -15,8 +15,9 @@ messages never holds the SQLite writer for long:
    each conversation where bodies were erased, so open pages reload them; every membership
    removed (one ``member.removed`` event per conversation, as when an admin removes
    someone), username ``erased-<id>``, display name
-   "Former user", e-mail, password hash and preferences cleared, topic states and read
-   markers deleted, the e-mail of invitations they registered with cleared, ``erased_at``
+   "Former user", e-mail, password hash, preferences and notification settings cleared, topic
+   states, read markers, push devices, pending mails and address confirmations deleted, the
+   e-mail of invitations they registered with cleared, ``erased_at``
    set; ``user.updated`` (the new name, to everyone) and ``user.erased`` (the counts,
    audience ``staff``) on the system chain.
 
@@ -123,14 +124,22 @@ async def erase_user(
             .join(c, c.id == m.conversation_id)
             .where(m.author_id == user.id, m.redacted_at.is_(None), c.legal_hold.is_(True))
         )
-        for model in (models.TopicState, models.ReadMarker):
+        for model in (
+            models.TopicState,
+            models.ReadMarker,
+            models.PushSubscription,
+            models.EmailConfirmation,
+            models.PendingNotification,
+            models.DigestLog,
+        ):
             await session.execute(delete(model).where(model.user_id == user.id))
         await session.execute(update(models.Invitation).where(models.Invitation.used_by == user.id).values(email=None))
         pseudonym = f"{ERASED_PREFIX}{user.id}"
         user.username, user.display_name = pseudonym, FORMER_USER
         user.username_skeleton, user.display_skeleton = confusable_key(pseudonym), confusable_key(FORMER_USER)
-        user.email = user.password_hash = None
+        user.email = user.email_key = user.email_verified_at = user.password_hash = None
         user.preferences = {}
+        user.notification_settings = {}
         user.muted_until = None
         user.erased_at = now
         await session.flush()

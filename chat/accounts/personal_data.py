@@ -94,6 +94,18 @@ async def export_personal_data(session: AsyncSession, actor: Actor, *, now: date
                 "revoked_at": _iso(t.revoked_at),
             },
         ),
+        "push_devices.json": await _rows(
+            session,
+            select(models.PushSubscription)
+            .where(models.PushSubscription.user_id == user.id)
+            .order_by(models.PushSubscription.id),
+            lambda p: {
+                "endpoint": p.endpoint,
+                "user_agent": p.user_agent,
+                "created_at": _iso(p.created_at),
+                "last_used_at": _iso(p.last_used_at),
+            },
+        ),
         "sessions.json": await _rows(
             session,
             select(models.WebSession).where(models.WebSession.user_id == user.id).order_by(models.WebSession.id),
@@ -134,6 +146,7 @@ def _profile(user: models.User) -> dict[str, Any]:
         "username": user.username,
         "display_name": user.display_name,
         "email": user.email,
+        "email_verified_at": _iso(user.email_verified_at),
         "role": user.role,
         "is_bot": user.is_bot,
         "bot_owner": user.bot_owner_id,
@@ -141,6 +154,7 @@ def _profile(user: models.User) -> dict[str, Any]:
         "created_at": _iso(user.created_at),
         "muted_until": _iso(user.muted_until),
         "preferences": user.preferences or {},
+        "notification_settings": user.notification_settings or {},
     }
 
 

@@ -45,6 +45,9 @@ class DirectoryUser(UserInfo):
     read: a quiet-hours window that starts later shows on the next read."""
 
     do_not_disturb_until: datetime | None = None
+    # an outside sender who wrote to a channel's mail address (``chat.mail.targets``): a guest
+    # account without a password, shown with an "external" mark
+    external: bool = False
 
     @classmethod
     def listed(cls, user: models.User, *, now: datetime) -> DirectoryUser:
@@ -52,6 +55,7 @@ class DirectoryUser(UserInfo):
         return cls(
             **{f.name: getattr(info, f.name) for f in fields(UserInfo)},
             do_not_disturb_until=do_not_disturb_until(user.notification_settings, now),
+            external=bool((user.preferences or {}).get("external_mail")),
         )
 
 

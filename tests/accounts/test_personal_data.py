@@ -44,6 +44,29 @@ async def bob_s_history(db: Database, cast: Cast) -> dict[str, int]:
     theirs = await post(db, cast.carol, general, "carol's words", topic="plans")
     async with db.transaction() as s:
         await start_session(s, Credentials(user_id=cast.bob.id), days=30, client=ClientInfo("10.0.0.7", "Firefox"))
+        bob = await s.get(models.User, cast.bob.id)
+        assert bob is not None
+        bob.email, bob.email_key, bob.email_verified_at = "bob@example.com", "bob@example.com", utc_now()
+        bob.notification_settings = {"email_delay_s": 60}
+        for owner, endpoint in (
+            (cast.bob.id, "https://push.example.com/bob"),
+            (cast.carol.id, "https://push.example.com/c"),
+        ):
+            s.add(models.PushSubscription(user_id=owner, endpoint=endpoint, p256dh="k", auth="a", user_agent="Phone"))
+        s.add(
+            models.PendingNotification(
+                user_id=cast.bob.id,
+                conversation_id=dm,
+                first_message_id=theirs.id,
+                last_message_id=theirs.id,
+                due_at=utc_now(),
+            )
+        )
+        s.add(
+            models.EmailConfirmation(
+                token_hash="0" * 64, user_id=cast.bob.id, email="new@example.com", expires_at=utc_now()
+            )
+        )
     return {"general": general, "dm": dm, "mine": mine.id, "private": private.id, "theirs": theirs.id}
 
 
@@ -68,6 +91,7 @@ async def test_export_holds_my_data_and_nothing_else(
         "memberships.json",
         "messages.json",
         "profile.json",
+        "push_devices.json",
         "reactions.json",
         "read_markers.json",
         "sessions.json",
@@ -75,6 +99,10 @@ async def test_export_holds_my_data_and_nothing_else(
         "topic_states.json",
     ]
     assert files["profile.json"]["username"] == "bob" and "password_hash" not in files["profile.json"]
+    assert files["profile.json"]["email"] == "bob@example.com" and files["profile.json"]["email_verified_at"]
+    assert files["profile.json"]["notification_settings"] == {"email_delay_s": 60}
+    (device,) = files["push_devices.json"]  # carol's is hers
+    assert device["endpoint"] == "https://push.example.com/bob" and "p256dh" not in device and "auth" not in device
     messages = {m["id"]: m for m in files["messages.json"]}
     assert sorted(messages) == sorted([ids["mine"], ids["private"]])  # carol's message is hers
     assert [r["body"] for r in messages[ids["mine"]]["revisions"]] == ["my first words", "my edited words"]
@@ -145,8 +173,17 @@ async def test_erasure_redacts_pseudonymises_and_closes_the_account(
         theirs = await s.get(models.Message, ids["theirs"])
         assert theirs is not None and theirs.body == "carol's words"
         assert await s.scalar(select(func.count()).select_from(models.Reaction)) == 1  # reactions stay
-        for model in (models.Membership, models.WebSession, models.TopicState):
+        assert (bob.email_key, bob.email_verified_at, bob.notification_settings) == (None, None, {})
+        for model in (
+            models.Membership,
+            models.WebSession,
+            models.TopicState,
+            models.PushSubscription,
+            models.PendingNotification,
+            models.EmailConfirmation,
+        ):
             assert await s.scalar(select(func.count()).select_from(model).where(model.user_id == cast.bob.id)) == 0
+        assert await s.scalar(select(func.count()).select_from(models.PushSubscription)) == 1  # carol's stays
         assert await s.scalar(select(func.count()).where(models.Event.body.like("%my edited words%"))) == 0
         audit, replay = await verify_log(s), await replay_log(s)
     assert audit.ok and replay.ok, replay.differences

@@ -7,6 +7,13 @@ import { renderAttachments } from "./attachments.js";
 
 export const EMOJI = ["👍", "❤️", "😂", "🎉", "😮", "😢", "👀", "✅"];
 
+// An author from outside: someone who wrote to a channel's mail address, or a guest.
+function authorBadge(user) {
+  if (user?.external) return h("span", { class: "author-badge external" }, t("message.external"));
+  if (user?.role === "guest") return h("span", { class: "author-badge" }, t("message.guest"));
+  return null;
+}
+
 export function renderMessage(store, actions, msg, ctx) {
   const me = store.me;
   const mine = msg.author === me.id;
@@ -26,6 +33,7 @@ export function renderMessage(store, actions, msg, ctx) {
     "div",
     { class: "msg-head" },
     h("span", { class: "msg-author" }, userName(store.users, msg.author)),
+    authorBadge(store.users.get(msg.author)),
     msg.pending
       ? h("span", { class: "msg-time" }, msg.state === "failed" ? t("message.failed") : t("message.sending"))
       : h(
