@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,27 @@ def main(out: Path) -> None:
                 expect(admin.locator("h1")).to_be_visible()
                 admin.screenshot(path=str(out / filename), full_page=True)
                 print(f"wrote {out / filename}")
+            # mail, push and quiet hours (issue 13): the settings page, then the pause dialog and a
+            # conversation's notification level, with bob paused (alice sees his mark)
+            admin.goto("/settings")
+            expect(admin.locator("h1")).to_be_visible()
+            admin.wait_for_timeout(800)
+            admin.screenshot(path=str(out / "settings-notifications.png"), full_page=True)
+            print(f"wrote {out / 'settings-notifications.png'}")
+            until = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+            pages["bob"].context.request.patch("/api/v1/me/notifications", data={"paused_until": until})
+            admin.goto(f"/#/c/{made['id']}/t/Q3%20tender")
+            expect(admin.locator("#messages .msg").first).to_be_visible()
+            admin.locator(".level-menu > summary").click()
+            admin.wait_for_timeout(600)
+            admin.screenshot(path=str(out / "notification-level.png"))
+            print(f"wrote {out / 'notification-level.png'}")
+            admin.keyboard.press("Escape")
+            admin.locator("#pause-button").click()
+            expect(admin.locator("#dlg-pause")).to_be_visible()
+            admin.wait_for_timeout(400)
+            admin.screenshot(path=str(out / "pause-dialog.png"))
+            print(f"wrote {out / 'pause-dialog.png'}")
             browser.close()
         finally:
             server.stop()
