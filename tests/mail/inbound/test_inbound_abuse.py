@@ -82,7 +82,7 @@ def _nested(levels: int) -> bytes:
 
 async def test_malformed_and_deeply_nested_mime_is_refused(room: Mailroom) -> None:
     _, address = await _channel(room)
-    no_boundary = f"{AUTH}From: {BOB}\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed\r\n\r\nbody\r\n"
+    no_boundary = f"{AUTH}From: {BOB}\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed\r\n\r\nb\r\n"
     assert b"malformed" in (await _refused(room, no_boundary.encode(), address)).smtp_error
     assert (await _refused(room, _nested(200), address)).smtp_code == 550
     assert b"levels deep" in (await _refused(room, _nested(12), address)).smtp_error
