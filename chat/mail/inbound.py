@@ -1,26 +1,31 @@
 """Inbound mail, end to end: one :func:`deliver` for the SMTP receiver and ``chat mail-ingest``.
 
-Order, for one mail and its recipients (each at ``CHAT_MAIL_DOMAIN``):
+Order, for one mail and its recipients (each at ``CHAT_MAIL_DOMAIN``); everything up to 5 reads
+the headers alone (``chat.mail.parse.parse_headers``), so a mail refused there is never parsed:
 
-1. **Size** before parsing (``mail_max_bytes``), then the bounded parse (``chat.mail.parse``).
+1. **Size** (``mail_max_bytes``) and the bounded header block.
 2. **Recipients** (``chat.mail.targets.resolve_recipient``): forged, unknown, revoked or stale
    addresses are refused with the reason.
 3. **Loops and automatic mail are dropped**, answered as delivered but not stored, and logged:
    an empty envelope sender (a bounce), ``MAILER-DAEMON``/``postmaster``, ``Auto-Submitted``
    other than ``no``, ``Precedence: bulk|junk|list``, ``X-Autoreply``/``X-Autorespond``,
-   ``List-Id``/``List-Unsubscribe``, a Message-ID Salon made (``addresses.our_message``), and a
-   Message-ID already delivered (a re-sent mail is stored once).
-4. **Who posts** (``targets.reply_poster`` / ``targets.channel_poster``), checked in a read
-   session first, so a refused mail never stores its attachments.
-5. **Rate limits**, counted in the database so that ``chat mail-ingest`` (one process per mail)
-   and several servers count together: mails accepted from the same sender address
-   (``mail_limit_per_sender``) and into the same conversation (``mail_limit_per_channel``) within
-   ``mail_limit_window_s``, from the ``mail_threads`` rows of inbound mail. Over it: a temporary
-   refusal (450, exit 75), so the sending server retries later.
-6. **Attachments** stored as uploads would be (``chat.mail.attachments``).
-7. **One write transaction**: the poster (an external guest created if need be), the message
-   through ``chat.channels.messages.post_message`` (nonce: a hash of the Message-ID, so a
-   re-delivered mail is stored once) and the ``mail_threads`` row of its Message-ID.
+   ``List-Id``/``List-Unsubscribe``, a Message-ID Salon made (``addresses.our_message``).
+4. **Who posts**, for every recipient (``targets.reply_poster`` / ``targets.channel_poster``;
+   :class:`Sender`: only the trusted MX's DMARC pass makes the From a user's), in a read session.
+5. **Rate limits**, for every recipient, counted in the database so that ``chat mail-ingest``
+   (one process per mail) and several servers count together: messages stored from inbound mail
+   (their ``mail:`` nonce) by the same poster (``mail_limit_per_sender``) and into the same
+   conversation (``mail_limit_per_channel``) within ``mail_limit_window_s``. Over it: a temporary
+   refusal (450, exit 75), so the sending server retries later. A recipient that already has
+   this mail (a re-delivery) is not counted again.
+6. **The body**: parsed (``parse_mail``) and its new text found (``strip_reply``, on at most twice
+   ``max_message_chars``) in worker threads, never on the event loop.
+7. **Attachments** stored as uploads would be (``chat.mail.attachments``).
+8. **One write transaction for all the recipients** (all stored or none): the poster (an external
+   guest created if need be), the limits counted again, the message through
+   ``chat.channels.messages.post_message`` (nonce: a hash of the Message-ID and the address, so a
+   re-delivered mail is stored once per address) and the ``mail_threads`` row of its Message-ID
+   (the first conversation it reached keeps it).
 
 Reply addresses post into the message's current topic. Channel addresses take the topic of the
 first known Message-ID the mail names (``In-Reply-To``, then ``References``) in the same
