@@ -88,6 +88,9 @@ class Settings:
     mail_limit_per_sender: int = 20  # inbound mails per sender address per window; 0 disables
     mail_limit_per_channel: int = 60  # inbound mails per conversation per window; 0 disables
     mail_limit_window_s: int = 3600
+    # authserv-id of the MX's Authentication-Results (e.g. mx.example.com): its dmarc=pass for the From
+    # domain attributes a mail to a channel address to that address's user; empty: nobody is attributed
+    mail_trusted_authserv_id: str = ""
     # Web Push (chat.push): tests only, allow push endpoints on http:// and private or loopback addresses
     push_allow_insecure_endpoints: bool = False
     # development
@@ -154,6 +157,8 @@ class Settings:
             raise SettingsError("mail_max_bytes and mail_limit_window_s must be positive")
         if self.mail_limit_per_sender < 0 or self.mail_limit_per_channel < 0:
             raise SettingsError("mail limits must be 0 (off) or positive")
+        if self.mail_trusted_authserv_id and not re.fullmatch(r"[A-Za-z0-9._-]{1,253}", self.mail_trusted_authserv_id):
+            raise SettingsError("mail_trusted_authserv_id must be the authserv-id of the MX, e.g. mx.example.com")
 
     def _check_checkpoints(self) -> None:
         if self.checkpoint_interval_s < 0:

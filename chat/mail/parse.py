@@ -78,6 +78,20 @@ class ParsedMail:
     attachments: tuple[Attachment, ...] = ()
     auto: str | None = None  # why this is an automatic mail (dropped), or None
     headers: dict[str, str] = field(default_factory=dict)
+    auth_results: tuple[str, ...] = ()  # the Authentication-Results header fields, as they came
+
+
+def parse_headers(raw: bytes, max_bytes: int) -> ParsedMail:
+    """The mail's headers only (its size checked, its bounded header block parsed): enough to know
+    who it is for and from, and to refuse it, before its body is read. ``text`` is empty."""
+    if len(raw) > max_bytes:
+        raise MailRefused(f"this mail is larger than {max_bytes} bytes", "too_large")
+    block = _check_header_block(raw)
+    try:
+        message = BytesParser(policy=policy.default).parsebytes(block + b"\r\n\r\n", headersonly=True)
+    except (RecursionError, ValueError, LookupError, errors.MessageError) as exc:
+        raise MailRefused(f"this mail cannot be read: {exc.__class__.__name__}") from None
+    return _parsed(message, "", ())
 
 
 def parse_mail(raw: bytes, max_bytes: int) -> ParsedMail:
@@ -90,8 +104,10 @@ def parse_mail(raw: bytes, max_bytes: int) -> ParsedMail:
         raise MailRefused(f"this mail cannot be read: {exc.__class__.__name__}") from None
     assert isinstance(message, EmailMessage)  # noqa: S101 - policy.default makes EmailMessage
     parts = _walk(message)
-    text = _body_text(parts)
-    attachments = _attachments(parts)
+    return _parsed(message, _body_text(parts), _attachments(parts))
+
+
+def _parsed(message: Message, text: str, attachments: tuple[Attachment, ...]) -> ParsedMail:
     from_name, from_address = _from(message)
     return ParsedMail(
         message_id=_ids(_header(message, "Message-ID"))[0] if _ids(_header(message, "Message-ID")) else "",
@@ -102,10 +118,11 @@ def parse_mail(raw: bytes, max_bytes: int) -> ParsedMail:
         text=text,
         attachments=attachments,
         auto=_automatic(message),
+        auth_results=tuple(_all(message, "Authentication-Results")),
     )
 
 
-def _check_header_block(raw: bytes) -> None:
+def _check_header_block(raw: bytes) -> bytes:
     end = raw.find(b"\r\n\r\n")
     if end < 0:
         end = raw.find(b"\n\n")
@@ -117,6 +134,7 @@ def _check_header_block(raw: bytes) -> None:
         raise MailRefused(f"this mail has more than {MAX_HEADERS} header fields")
     if not block.strip() or b":" not in block.split(b"\n", 1)[0]:
         raise MailRefused("this mail does not start with a header block")
+    return block
 
 
 def _header(message: Message, name: str) -> str:
@@ -128,6 +146,14 @@ def _header(message: Message, name: str) -> str:
     return " ".join(str(value).split()) if value is not None else ""
 
 
+def _all(message: Message, name: str) -> list[str]:
+    try:
+        values = message.get_all(name, [])
+    except (ValueError, LookupError, IndexError, errors.HeaderParseError):
+        return []
+    return [" ".join(str(value).split()) for value in values][:20]
+
+
 def _ids(value: str) -> list[str]:
     return [found.lower() for found in _ID.findall(value)][:50]
 
@@ -137,10 +163,11 @@ def _from(message: Message) -> tuple[str, str]:
         pairs = getaddresses([str(message.get("From", ""))])
     except (ValueError, IndexError, errors.HeaderParseError):
         return "", ""
-    for name, address in pairs:
-        if "@" in address and len(address) <= 254:
-            return name.strip()[:60], address.strip().lower()
-    return "", ""
+    usable = [(name, address) for name, address in pairs if "@" in address and len(address) <= 254]
+    if len(usable) != 1:  # none, or several authors: nobody in particular (DMARC checks one domain)
+        return "", ""
+    name, address = usable[0]
+    return name.strip()[:60], address.strip().lower()
 
 
 def _walk(message: Message) -> list[Message]:
@@ -249,3 +276,33 @@ def strip_reply(text: str) -> str:
     kept = replies[0].body if replies else text
     lines = [line for line in kept.split("\n") if not line.lstrip().startswith(">")]
     return "\n".join(lines).strip()
+
+
+# --- who sent it: DMARC, as the MX recorded it ----------------------------------------------
+
+_COMMENT = re.compile(r"\([^()]*\)")
+
+
+def dmarc_pass(results: tuple[str, ...], authserv_id: str, from_address: str) -> bool:
+    """Whether an ``Authentication-Results`` field (RFC 8601) of ``authserv_id`` says ``dmarc=pass``
+    with ``header.from`` the domain of ``from_address``. Fields of any other authserv-id are not
+    read: the MX that writes them must remove those the sender wrote (or forged) itself."""
+    domain = from_address.rpartition("@")[2].lower()
+    if not authserv_id or not domain:
+        return False
+    for value in results:
+        text = value
+        while _COMMENT.search(text):
+            text = _COMMENT.sub(" ", text)
+        text = re.sub(r"\s*=\s*", "=", text)
+        head, *resinfos = (part.strip() for part in text.split(";"))
+        if not head or head.split()[0].lower() != authserv_id.lower():
+            continue
+        for resinfo in resinfos:
+            tokens = resinfo.lower().split()
+            if not tokens or tokens[0] != "dmarc=pass":
+                continue
+            props = dict(token.split("=", 1) for token in tokens[1:] if "=" in token)
+            if props.get("header.from", "").strip('"') == domain:
+                return True
+    return False

@@ -13,7 +13,10 @@ lifespan closes. The SMTP dialogue:
   ``550`` refused with the reason, ``450`` rate limited (the sender retries later).
 
 It never authenticates anyone and relays nothing: only addresses at ``CHAT_MAIL_DOMAIN`` are
-accepted. Put it behind the MX, or use ``chat mail-ingest`` from a Postfix pipe instead.
+accepted. Put it behind the MX and firewall its port so that only the MX reaches it (the MX's
+``Authentication-Results`` decide who a mail is from, ``CHAT_MAIL_TRUSTED_AUTHSERV_ID``), or use
+``chat mail-ingest`` from a Postfix pipe instead. ``deliver`` reads and strips the body in worker
+threads: a big mail does not hold up the loop it shares with the web server.
 """
 
 from __future__ import annotations

@@ -5,11 +5,14 @@
   signature, an unknown or revoked token, a deactivated user, a deleted message, a conversation
   the user can no longer see, an archived conversation: each refuses with its reason (SMTP 550
   at ``RCPT TO``, exit 67 from ``chat mail-ingest``).
-* :func:`reply_poster`: the envelope sender or the ``From`` must be the user's verified address
-  (``users.email_key``).
-* :func:`channel_poster`: a user with the verified address who may post there posts as
-  themselves; anyone else is refused unless the conversation takes outside senders, when the
-  sender posts as an **external guest**: one account per address (role ``guest``, no password,
+* :func:`reply_poster`: the signed address is the capability; the ``From`` must also be the user's
+  verified address (``users.email_key``), and, with ``CHAT_MAIL_TRUSTED_AUTHSERV_ID`` set, carry
+  the MX's ``dmarc=pass`` for its domain. The envelope sender never identifies anyone.
+* :func:`channel_poster`: the mail is *verified* only when the MX (``CHAT_MAIL_TRUSTED_AUTHSERV_ID``)
+  recorded ``dmarc=pass`` for the ``From`` domain (``chat.mail.parse.dmarc_pass``); then a user
+  with that verified address who may post there posts as themselves. Anything else is refused
+  (saying the sender could not be verified) unless the conversation takes outside senders, when
+  the sender posts as an **external guest**: one account per address (role ``guest``, no password,
   username ``mail-<hash>``, display name ``"<name> (<address>)"``, and
   ``preferences["external_mail"] = <address>``, the mark the UI shows), a member of that
   conversation only (added with a ``member.joined`` event of its own).
@@ -38,6 +41,7 @@ from chat.store import models
 
 EXTERNAL_MARK = "external_mail"  # users.preferences key of an external guest: the address it stands for
 ANOTHER_ACCOUNT = "this reply address belongs to another account"
+UNVERIFIED = "the sender of this mail could not be verified (no DMARC pass from this server's mail exchanger)"
 
 
 @dataclass(frozen=True)
@@ -100,35 +104,38 @@ async def _reply_target(session: AsyncSession, named: ReplyAddress) -> ReplyTarg
     return ReplyTarget(user, message)
 
 
-def reply_poster(target: ReplyTarget, senders: tuple[str, ...]) -> Actor:
-    """The user of a reply address, if the mail comes from their verified address."""
-    if target.user.email_key is None or target.user.email_key not in senders:
+def reply_poster(target: ReplyTarget, from_address: str, dmarc_ok: bool) -> Actor:
+    """The user of a reply address, if the ``From`` is their verified address (and, when the MX is
+    trusted, DMARC passed for it)."""
+    if target.user.email_key is None or target.user.email_key != from_address:
         raise refused(ANOTHER_ACCOUNT)
+    if not dmarc_ok:
+        raise refused(UNVERIFIED + " for this reply")
     return actor_of(target.user)
 
 
 async def channel_poster(
-    session: AsyncSession, conversation: models.Conversation, senders: tuple[str, ...], name: str, *, create: bool
+    session: AsyncSession,
+    conversation: models.Conversation,
+    verified: str | None,
+    unverified: str,
+    name: str,
+    *,
+    create: bool,
 ) -> Actor | None:
-    """Who posts a mail to a channel address (see the module docstring); ``None`` when an external
-    guest would, with ``create=False`` (a check before anything is written)."""
-    for address in senders:
-        user = await session.scalar(select(models.User).where(models.User.email_key == address))
-        if user is None:
-            continue
-        actor = actor_of(user)
-        if not user.active:
-            raise refused("the account of this sender is deactivated")
-        try:
-            access = await access_conversation(session, actor, conversation.id)
-        except NotFound:
-            access = None
-        if access is None or not allowed("post", actor, access.facts(actor)):
-            raise refused("you may not post in this conversation")
-        return actor
-    if not conversation.mail_outside_senders or not senders:
-        raise refused("this address takes mail only from people who may post in its conversation")
-    address = senders[0]
+    """Who posts a mail to a channel address (see the module docstring): ``verified`` is the From
+    address when DMARC passed for it, ``unverified`` the address the mail only claims (From, else the
+    envelope sender). ``None`` when an external guest would post, with ``create=False`` (a check
+    before anything is written)."""
+    if verified:
+        user = await session.scalar(select(models.User).where(models.User.email_key == verified))
+        if user is not None:
+            return await _member(session, user, conversation)
+    address = verified or unverified
+    if not conversation.mail_outside_senders or not address:
+        if verified:
+            raise refused("this address takes mail only from people who may post in its conversation")
+        raise refused(UNVERIFIED + ", and this address takes mail only from people who may post in its conversation")
     guest = await session.scalar(select(models.User).where(models.User.username == guest_username(address)))
     if guest is not None and not guest.active:
         raise refused("this sender is blocked")
@@ -139,6 +146,19 @@ async def channel_poster(
     if await session.get(models.Membership, (conversation.id, guest.id)) is None:
         await _join(session, guest, conversation.id)
     return actor_of(guest)
+
+
+async def _member(session: AsyncSession, user: models.User, conversation: models.Conversation) -> Actor:
+    actor = actor_of(user)
+    if not user.active:
+        raise refused("the account of this sender is deactivated")
+    try:
+        access = await access_conversation(session, actor, conversation.id)
+    except NotFound:
+        access = None
+    if access is None or not allowed("post", actor, access.facts(actor)):
+        raise refused("you may not post in this conversation")
+    return actor
 
 
 def guest_username(address: str) -> str:

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.mail.inbound.support import DOMAIN, Mailroom, mail, mail_settings, running
+from tests.mail.inbound.support import DOMAIN, MX, Mailroom, authentication_results, mail, mail_settings, running
 
 BOB = "bob@example.org"
+AUTH = f"Authentication-Results: {authentication_results(BOB)}\r\n"
 
 
 @pytest.fixture
@@ -31,6 +32,7 @@ async def ingest(room: Mailroom, raw: bytes, *args: str, env: dict[str, str] | N
         "CHAT_DATA_DIR": str(room.settings.data_dir),
         "CHAT_MAIL_DOMAIN": DOMAIN,
         "CHAT_MAIL_LIMIT_PER_SENDER": "2",
+        "CHAT_MAIL_TRUSTED_AUTHSERV_ID": MX,
         **(env or {}),
     }
     proc = await asyncio.create_subprocess_exec(
@@ -59,6 +61,13 @@ async def test_mail_ingest_delivers_and_answers_with_sysexits_codes(room: Mailro
     def raw(text: str, sender: str = f"Bob <{BOB}>", **headers: str) -> bytes:
         return mail(sender, to, "Re: Q3 tender", text, **headers).as_bytes(policy=policy.SMTP)
 
+    empty = await room.snapshot()
+    code, err = await ingest(
+        room, f"{AUTH}From: {BOB}\r\nContent-Type: multipart/mixed\r\n\r\nx\r\n".encode(), "--recipient", to
+    )
+    assert code == 65 and "malformed" in err  # before the limits are reached: they are checked first
+    assert await room.snapshot() == empty
+
     code, err = await ingest(room, raw("Attached below.\n\n> Numbers?\n"), "--sender", BOB, "--recipient", to)
     assert (code, err) == (0, "")
     code, _ = await ingest(room, raw("From the headers alone."))  # envelope read from From and To
@@ -75,10 +84,6 @@ async def test_mail_ingest_delivers_and_answers_with_sysexits_codes(room: Mailro
     assert code == 67 and "signature does not match" in err
     code, err = await ingest(room, raw("x", "eve@example.net"), "--sender", "eve@example.net", "--recipient", to)
     assert code == 67 and "belongs to another account" in err
-    code, err = await ingest(
-        room, b"From: bob@example.org\r\nContent-Type: multipart/mixed\r\n\r\nx\r\n", "--recipient", to
-    )
-    assert code == 65 and "malformed" in err
     code, err = await ingest(room, raw("x" * 5000), "--recipient", to, env={"CHAT_MAIL_MAX_BYTES": "2000"})
     assert code == 65 and "larger than 2000 bytes" in err
     code, err = await ingest(room, raw("away", Auto_Submitted="auto-replied"), "--sender", BOB, "--recipient", to)

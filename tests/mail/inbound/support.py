@@ -13,7 +13,7 @@ import smtplib
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import make_msgid, parseaddr
 from pathlib import Path
 
 import httpx2
@@ -34,6 +34,7 @@ from tests.factories import Cast, make_cast
 from tests.integration.server import free_port
 
 DOMAIN = "chat.example.test"
+MX = "mx.chat.example.test"  # the authserv-id of the MX the tests trust (CHAT_MAIL_TRUSTED_AUTHSERV_ID)
 
 
 @dataclass
@@ -109,8 +110,12 @@ def _send(port: int, raw: bytes, to: str, sender: str) -> None:
         smtp.sendmail(sender, [to], raw)
 
 
-def mail(sender: str, to: str, subject: str, text: str, **headers: str) -> EmailMessage:
+def mail(sender: str, to: str, subject: str, text: str, *, dmarc: bool = True, **headers: str) -> EmailMessage:
+    """A plain mail; ``dmarc``: with the trusted MX's ``dmarc=pass`` for the From domain, as the MX
+    would add it to a mail whose From its domain's DMARC policy vouches for."""
     message = EmailMessage()
+    if dmarc:
+        message["Authentication-Results"] = authentication_results(sender)
     message["From"] = sender
     message["To"] = to
     message["Subject"] = subject
@@ -121,6 +126,11 @@ def mail(sender: str, to: str, subject: str, text: str, **headers: str) -> Email
     return message
 
 
+def authentication_results(sender: str, *, authserv_id: str = MX, result: str = "pass") -> str:
+    domain = parseaddr(sender)[1].rpartition("@")[2]
+    return f"{authserv_id}; spf=pass smtp.mailfrom={domain}; dmarc={result} (p=reject) header.from={domain}"
+
+
 def mail_settings(database_url: str, data_dir: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "database_url": database_url,
@@ -128,6 +138,7 @@ def mail_settings(database_url: str, data_dir: Path, **overrides: object) -> Set
         "allowed_hosts": ("testserver",),
         "mail_domain": DOMAIN,
         "smtp_listen": f"127.0.0.1:{free_port()}",
+        "mail_trusted_authserv_id": MX,
         **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]

@@ -10,9 +10,10 @@ from email import policy
 import pytest
 
 from chat.mail.addresses import notification_message_id
-from tests.mail.inbound.support import DOMAIN, Mailroom, mail
+from tests.mail.inbound.support import DOMAIN, Mailroom, authentication_results, mail
 
 BOB = "bob@example.org"
+AUTH = f"Authentication-Results: {authentication_results(BOB)}\r\n"  # the trusted MX's DMARC pass
 
 
 async def _channel(room: Mailroom, *, outside: bool = False) -> tuple[int, str]:
@@ -73,7 +74,7 @@ async def _refused(room: Mailroom, raw: bytes, address: str) -> smtplib.SMTPData
 
 
 def _nested(levels: int) -> bytes:
-    head = f"From: {BOB}\r\nSubject: deep\r\nMessage-ID: <deep{levels}@example.org>\r\nMIME-Version: 1.0\r\n"
+    head = f"{AUTH}From: {BOB}\r\nSubject: deep\r\nMessage-ID: <deep{levels}@example.org>\r\nMIME-Version: 1.0\r\n"
     opening = "".join(f'Content-Type: multipart/mixed; boundary="b{i}"\r\n\r\n--b{i}\r\n' for i in range(levels))
     closing = "".join(f"\r\n--b{i}--" for i in reversed(range(levels)))
     return (head + opening + "Content-Type: text/plain\r\n\r\nhidden" + closing + "\r\n").encode()
@@ -81,7 +82,7 @@ def _nested(levels: int) -> bytes:
 
 async def test_malformed_and_deeply_nested_mime_is_refused(room: Mailroom) -> None:
     _, address = await _channel(room)
-    no_boundary = f"From: {BOB}\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed\r\n\r\nbody\r\n"
+    no_boundary = f"{AUTH}From: {BOB}\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed\r\n\r\nb\r\n"
     assert b"malformed" in (await _refused(room, no_boundary.encode(), address)).smtp_error
     assert (await _refused(room, _nested(200), address)).smtp_code == 550
     assert b"levels deep" in (await _refused(room, _nested(12), address)).smtp_error
@@ -89,7 +90,7 @@ async def test_malformed_and_deeply_nested_mime_is_refused(room: Mailroom) -> No
     for i in range(120):
         many.add_attachment(b"x", maintype="application", subtype="octet-stream", filename=f"f{i}.bin")
     assert b"MIME parts" in (await _refused(room, many.as_bytes(policy=policy.SMTP), address)).smtp_error
-    header_bomb = f"From: {BOB}\r\nSubject: x\r\n" + "X-Filler: y\r\n" * 500 + "\r\nbody\r\n"
+    header_bomb = f"{AUTH}From: {BOB}\r\nSubject: x\r\n" + "X-Filler: y\r\n" * 500 + "\r\nbody\r\n"
     assert b"header fields" in (await _refused(room, header_bomb.encode(), address)).smtp_error
     assert b"header block" in (await _refused(room, b"no headers at all\r\n\r\nbody\r\n", address)).smtp_error
 
@@ -117,7 +118,7 @@ async def test_a_mail_over_the_size_limit_is_refused_with_552(tight_room: Mailro
 async def test_a_bad_charset_is_read_with_replacement_characters(room: Mailroom) -> None:
     conversation, address = await _channel(room)
     raw = (
-        f"From: {BOB}\r\nTo: {address}\r\nSubject: =?x-unknown?q?caf=E9?=\r\nMessage-ID: <cs@example.org>\r\n"
+        f"{AUTH}From: {BOB}\r\nTo: {address}\r\nSubject: =?x-unknown?q?caf=E9?=\r\nMessage-ID: <cs@example.org>\r\n"
         "Content-Type: text/plain; charset=x-no-such-charset\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
     ).encode() + b"caf\xe9 \xff ok\r\n"
     await room.send(raw, address, BOB)
