@@ -3,7 +3,9 @@
 // It does three things and nothing else (no caching: the chat needs the server anyway):
 // * "push": shows the notice the server sent (chat/push/notice.py: {title, body, url, tag, ...},
 //   plain text) as a notification; one per conversation (the tag), replaced by the next.
-// * "notificationclick": focuses an open Salon tab and takes it to the message, else opens one.
+// * "notificationclick": takes an open Salon tab to the message and focuses it, else opens one.
+//   The notice's url may be absolute (CHAT_PUBLIC_ORIGIN) or root-relative ("/#/c/1/m/2", when the
+//   server has no public origin): it is resolved against this worker's origin, the one in use.
 // * "pushsubscriptionchange": the browser renewed the subscription; tell the server the new one.
 
 const API = "/api/v1";
@@ -44,17 +46,22 @@ self.addEventListener("push", (event) => {
   event.waitUntil(self.registration.showNotification(title, options));
 });
 
+// Takes a Salon tab to the message and brings it forward, else opens the message in a new tab.
+// A click allows one focus() or openWindow(), not both, and only a tab this worker controls can be
+// navigated: so navigate first (the tabs most recently used first), focus the tab that moved, and
+// open a window only when none could be moved (a focus spent on a tab that then fails to navigate
+// would leave nothing to open the message with).
 async function openMessage(url) {
-  const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
-  const tab = windows.find((client) => new URL(client.url).origin === self.location.origin);
-  if (tab) {
-    const focused = await tab.focus();
+  const tabs = await self.clients.matchAll({ type: "window" });
+  for (const tab of tabs) {
+    let moved;
     try {
-      await focused.navigate(url);
-      return;
+      moved = await tab.navigate(url);
     } catch {
-      // a tab this worker does not control yet cannot be navigated: open the message beside it
+      continue; // not controlled by this worker (yet), or gone meanwhile: try the next
     }
+    if (moved) await moved.focus().catch(() => {}); // no focus left to give: the tab is at the message anyway
+    return;
   }
   await self.clients.openWindow(url);
 }

@@ -24,13 +24,25 @@ RESOLVE_TIMEOUT_S = 5.0
 
 def is_public(address: str) -> bool:
     """True for an address on the public internet: not loopback, private, link-local, multicast,
-    reserved or unspecified (an IPv4 address mapped into IPv6 is judged as the IPv4 one)."""
+    reserved or unspecified. An IPv6 address that carries an IPv4 one is judged by that IPv4
+    address too: IPv4-mapped (``::ffff:a.b.c.d``), 6to4 (``2002::/16``, which a relay turns into
+    a packet to the embedded address) and Teredo (``2001:0::/32``: its server's and its client's
+    addresses, both must be public)."""
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return _public(ip.ipv4_mapped)
+        if ip.sixtofour is not None and not _public(ip.sixtofour):
+            return False
+        if ip.teredo is not None and not all(_public(embedded) for embedded in ip.teredo):
+            return False
+    return _public(ip)
+
+
+def _public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     refused = (
         ip.is_loopback,
         ip.is_private,

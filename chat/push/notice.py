@@ -1,7 +1,8 @@
 """What a push notification says: built by the notifier (``chat.mail.notifier``), sent by ``chat.push``.
 
 The payload is JSON the service worker (``static/sw.js``) shows as it is: plain text only
-(never markdown or HTML), and a link that starts with ``CHAT_PUBLIC_ORIGIN``.
+(never markdown or HTML), and a link to the message: absolute (``CHAT_PUBLIC_ORIGIN``) when that is
+set, else root-relative, which the service worker resolves against its own origin.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ MAX_BODY_CHARS = 240  # push services cap payloads at about 4 KB; a notification
 class PushNotice:
     title: str  # e.g. "Ana in #sales › Q3 tender" or "Ana (direct message)"
     body: str  # the message as plain text, cut to MAX_BODY_CHARS
-    url: str  # absolute: opens the message in the chat UI (…/#/c/<conversation>/m/<message>)
+    url: str  # opens the message in the UI: <CHAT_PUBLIC_ORIGIN>/#/c/<conv>/m/<msg>, or "/#/c/…" when unset
     tag: str  # notifications with the same tag replace each other (one per conversation: "c<id>")
     conversation_id: int
     message_id: int

@@ -5,15 +5,18 @@ service URL, checked by ``chat.push.endpoints``), ``keys.p256dh`` (the browser's
 public key) and ``keys.auth`` (16 random bytes), both base64url. Everything is checked here,
 before anything is stored; a bad field is a 422 naming it.
 
-An endpoint belongs to one user: subscribing it again updates its keys, and a browser that
-another account signs in to moves it to that account (the old owner's pushes would otherwise
-land on someone else's screen). Actions never commit: the caller owns the transaction.
+An endpoint belongs to one user: subscribing it again updates its keys. A browser that another
+account signs in to moves it to that account (the old owner's pushes would otherwise land on
+someone else's screen), but only with the keys stored for it: that browser holds them, someone
+who merely learnt the endpoint does not (409 ``push_endpoint_taken``, nothing changes). Actions
+never commit: the caller owns the transaction.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -144,16 +147,28 @@ def parse_unsubscribe(value: Any) -> Unsubscribe:
     return Unsubscribe(endpoint=_text(body, "endpoint", MAX_ENDPOINT))
 
 
+def _same_keys(row: models.PushSubscription, keys: PushKeys) -> bool:
+    """True when ``keys`` are the ones stored for ``row`` (compared as bytes, in constant time)."""
+    stored = b64url_bytes(row.p256dh, "keys.p256dh") + b64url_bytes(row.auth, "keys.auth")
+    given = b64url_bytes(keys.p256dh, "keys.p256dh") + b64url_bytes(keys.auth, "keys.auth")
+    return hmac.compare_digest(stored, given)
+
+
 def _device(row: models.PushSubscription) -> PushDevice:
     return PushDevice(row.id, row.endpoint, row.user_agent, row.created_at, row.last_used_at)
 
 
 async def subscribe(session: AsyncSession, actor: Actor, cmd: Subscribe, user_agent: str) -> tuple[PushDevice, bool]:
     """Store ``cmd`` for ``actor`` (True) or update the subscription with that endpoint (False):
-    its keys, and its owner when another account had it. 409 ``push_subscription_limit`` when the
-    account already has :data:`MAX_PER_USER` other devices."""
+    its keys, and its owner when another account had it and ``cmd`` carries the keys stored for it
+    (else 409 ``push_endpoint_taken``). 409 ``push_subscription_limit`` when the account already
+    has :data:`MAX_PER_USER` other devices."""
     agent = check_chars("user_agent", user_agent)[:MAX_USER_AGENT]
-    row = await session.scalar(select(models.PushSubscription).where(models.PushSubscription.endpoint == cmd.endpoint))
+    row = await session.scalar(
+        select(models.PushSubscription).where(models.PushSubscription.endpoint == cmd.endpoint).with_for_update()
+    )
+    if row is not None and row.user_id != actor.id and not _same_keys(row, cmd.keys):
+        raise _taken()
     if row is None or row.user_id != actor.id:
         count = await session.scalar(
             select(func.count()).select_from(models.PushSubscription).where(models.PushSubscription.user_id == actor.id)
@@ -184,12 +199,22 @@ async def subscribe(session: AsyncSession, actor: Actor, cmd: Subscribe, user_ag
             )
             if row is None:  # pragma: no cover - the row that won was deleted in between
                 raise
+            if row.user_id != actor.id and not _same_keys(row, cmd.keys):
+                raise _taken() from None
     row.user_id = actor.id
     row.p256dh = cmd.keys.p256dh
     row.auth = cmd.keys.auth
     row.user_agent = agent
     await session.flush()
     return _device(row), False
+
+
+def _taken() -> Conflict:
+    return Conflict(
+        "push_endpoint_taken",
+        "this endpoint is subscribed by another account, with other keys",
+        field="endpoint",
+    )
 
 
 async def unsubscribe(session: AsyncSession, actor: Actor, cmd: Unsubscribe) -> None:

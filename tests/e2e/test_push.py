@@ -3,19 +3,24 @@ icons, the push handler, and the settings page's switch and device list.
 
 Not covered here, honestly: headless Chromium cannot reach a real push service, so a real
 ``pushManager.subscribe`` is never made and the switch's "on" state after a successful
-subscription is not shown; a notification cannot be clicked headless, so ``notificationclick``
-is not exercised. The server side of delivery is tested end to end in tests/push/.
+subscription is not shown. A notification cannot be clicked headless: the click is dispatched in
+the service worker as the event the browser sends, which runs the worker's own handler, but
+without the user's gesture behind it the browser refuses ``focus()`` and ``openWindow()``; so the
+tab is seen taken to the message, its focus and a new tab are not. The server side of delivery
+is tested end to end in tests/push/.
 """
 
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from PIL import Image
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import NEEDS_BROWSER, OpenAs
+from tests.e2e.helpers import create_channel, message, post
 from tests.e2e.server import Server
 
 pytestmark = [pytest.mark.browser, NEEDS_BROWSER]
@@ -73,6 +78,24 @@ SHOWN = """async () => {
 }"""
 
 
+SHOWN_TAGS = """async (tags) => {
+  const registration = await navigator.serviceWorker.ready;
+  for (let i = 0; i < 100; i++) {
+    const shown = await registration.getNotifications();
+    const urls = Object.fromEntries(shown.map((n) => [n.tag, n.data.url]));
+    if (tags.every((tag) => tag in urls)) return urls;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {};
+}"""
+
+
+def shown_urls(page: Page, *tags: str) -> dict[str, str]:
+    """The link of each notification on screen by tag, once those tagged ``tags`` are all shown."""
+    urls: dict[str, str] = page.evaluate(SHOWN_TAGS, list(tags))
+    return urls
+
+
 def _deliver(page: Page, server: Server, data: str) -> None:
     """Hand a push message to the service worker as the browser does when the push service delivers
     one (DevTools' ServiceWorker.deliverPushMessage: no push service involved)."""
@@ -102,7 +125,7 @@ def test_a_push_shows_the_notice_as_plain_text_with_its_link(open_as: OpenAs, se
         '{"title":"Alice in #sales › Q3","body":"<b>figures</b> today?","url":"/#/c/4/m/9","tag":"c4",'
         '"conversation_id":4,"message_id":9}'
     )
-    _deliver(page, server, notice)
+    _deliver(page, server, notice)  # a root-relative link (no CHAT_PUBLIC_ORIGIN): resolved here
     shown = page.evaluate(SHOWN)
     assert shown == [
         {
@@ -114,8 +137,53 @@ def test_a_push_shows_the_notice_as_plain_text_with_its_link(open_as: OpenAs, se
     ]
     # a link to another site in a notice is not followed: the worker keeps to its own origin
     _deliver(page, server, '{"title":"x","body":"y","url":"https://evil.example/","tag":"c5"}')
-    urls = {n["tag"]: n["url"] for n in page.evaluate(SHOWN)}
-    assert urls.get("c5") == f"{server.base}/"
+    _deliver(page, server, '{"title":"x","body":"y","url":"//evil.example/#/c/4/m/9","tag":"c6"}')  # not root
+    _deliver(page, server, f'{{"title":"x","body":"y","url":"{server.base}/#/c/7/m/8","tag":"c7"}}')  # absolute
+    urls = shown_urls(page, "c5", "c6", "c7")
+    assert (urls.get("c5"), urls.get("c6")) == (f"{server.base}/", f"{server.base}/")
+    assert urls.get("c7") == f"{server.base}/#/c/7/m/8"  # CHAT_PUBLIC_ORIGIN set: the absolute link as it is
+
+
+CLICK = """async (tag) => {
+  const [shown] = await self.registration.getNotifications({ tag });
+  self.dispatchEvent(new NotificationEvent("notificationclick", { notification: shown }));
+  for (let i = 0; i < 100; i++) {
+    if (!(await self.registration.getNotifications({ tag })).length) return true;  // the handler closed it
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return false;
+}"""
+
+
+def test_a_relative_link_opens_the_message_at_the_origin_in_use(open_as: OpenAs, server: Server) -> None:
+    """Without CHAT_PUBLIC_ORIGIN a notice's url is root-relative ("/#/c/1/m/2"): the worker resolves
+    it against its own origin, and a click takes the open Salon tab there, from another page
+    (a new document) and from another conversation (the same document, a new hash)."""
+    page = open_as("bob")
+    page.context.grant_permissions(["notifications"], origin=server.base)
+    page.evaluate(READY_SCOPE)
+    sales = create_channel(page, "sales")
+    post(page, "figures for the Q3 tender", topic="Q3")
+    expect(message(page, "figures for the Q3 tender")).to_have_attribute("id", re.compile(r"^msg-\d+$"))
+    msg_id = int((message(page, "figures for the Q3 tender").get_attribute("id") or "").removeprefix("msg-"))
+    other = create_channel(page, "random")
+    worker = page.context.service_workers[0] if page.context.service_workers else None
+    assert worker is not None and worker.url == f"{server.base}/sw.js"
+    target = rf"^{re.escape(server.base)}/#/c/{sales}(/t/Q3)?/m/{msg_id}$"
+
+    for start, tag in (("/settings", "c-page"), (f"/#/c/{other}", "c-hash")):
+        page.goto(start)
+        page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+        notice = f'{{"title":"Alice in #sales › Q3","body":"figures","url":"/#/c/{sales}/m/{msg_id}","tag":"{tag}"}}'
+        _deliver(page, server, notice)
+        assert shown_urls(page, tag).get(tag) == f"{server.base}/#/c/{sales}/m/{msg_id}"
+
+        assert worker.evaluate(CLICK, tag) is True
+        expect(page).to_have_url(re.compile(target))
+        expect(page.locator("#conv-header h1")).to_contain_text("sales")
+        expect(message(page, "figures for the Q3 tender")).to_be_visible()
+        assert len(page.context.pages) == 1  # the open tab went there; no second one
+    assert page.errors == []  # type: ignore[attr-defined]
 
 
 def test_the_settings_switch_and_device_list(open_as: OpenAs, server: Server) -> None:

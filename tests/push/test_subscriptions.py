@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import ipaddress
 import json
 from typing import Any
 
@@ -115,10 +116,48 @@ async def test_a_browser_used_by_another_account_moves_to_it(
     bob, carol = await as_user(client, app, cast.bob), await as_user(client, app, cast.carol)
     browser = BrowserKeys()
     assert (await client.post(f"{API}/push/subscriptions", json=browser.subscription(ENDPOINT), headers=bob)).is_success
+    # the same browser (it holds the subscription's keys) with carol signed in: the device is hers now
     moved = await client.post(f"{API}/push/subscriptions", json=browser.subscription(ENDPOINT), headers=carol)
     assert moved.status_code == 200
-    assert [row[0] for row in await stored(app.state.services.db)] == [cast.carol.id]
+    assert await stored(app.state.services.db) == [(cast.carol.id, ENDPOINT, browser.p256dh, b64url(browser.auth))]
     assert (await client.get(f"{API}/push/subscriptions", headers=bob)).json() == []
+
+
+@pytest.mark.parametrize("change", ["p256dh", "auth", "both"])
+async def test_another_account_cannot_take_an_endpoint_without_its_keys(
+    client: httpx2.AsyncClient, app: Starlette, cast: Cast, change: str
+) -> None:
+    """Knowing bob's endpoint (it is no secret: it shows in URLs, logs, the push service) is not
+    enough to move his pushes to another account, nor to change the keys they are encrypted with."""
+    db: Database = app.state.services.db
+    bob, carol = await as_user(client, app, cast.bob), await as_user(client, app, cast.carol)
+    browser, other = BrowserKeys(), BrowserKeys()
+    made = await client.post(f"{API}/push/subscriptions", json=browser.subscription(ENDPOINT), headers=bob)
+    assert made.status_code == 201
+    before = await stored(db)
+    body = browser.subscription(ENDPOINT)
+    if change in ("p256dh", "both"):
+        body["keys"]["p256dh"] = other.p256dh
+    if change in ("auth", "both"):
+        body["keys"]["auth"] = b64url(other.auth)
+    taken = await client.post(f"{API}/push/subscriptions", json=body, headers=carol)
+    assert taken.status_code == 409, taken.text
+    assert taken.json()["error"]["code"] == "push_endpoint_taken"
+    assert await stored(db) == before == [(cast.bob.id, ENDPOINT, browser.p256dh, b64url(browser.auth))]
+    assert (await client.get(f"{API}/push/subscriptions", headers=carol)).json() == []
+    assert [d["id"] for d in (await client.get(f"{API}/push/subscriptions", headers=bob)).json()] == [made.json()["id"]]
+
+
+async def test_the_keys_match_whatever_their_padding(client: httpx2.AsyncClient, app: Starlette, cast: Cast) -> None:
+    """The browser's keys are compared as bytes: the same keys written with "=" padding still move it."""
+    bob, carol = await as_user(client, app, cast.bob), await as_user(client, app, cast.carol)
+    browser = BrowserKeys()
+    assert (await client.post(f"{API}/push/subscriptions", json=browser.subscription(ENDPOINT), headers=bob)).is_success
+    padded = browser.subscription(ENDPOINT)
+    padded["keys"] = {"p256dh": padded["keys"]["p256dh"] + "=", "auth": padded["keys"]["auth"] + "=="}
+    moved = await client.post(f"{API}/push/subscriptions", json=padded, headers=carol)
+    assert moved.status_code == 200, moved.text
+    assert [row[0] for row in await stored(app.state.services.db)] == [cast.carol.id]
 
 
 async def test_an_account_has_a_bounded_number_of_devices(
@@ -220,6 +259,11 @@ SSRF = [
     "https://[fc00::1]/push",
     "https://[::ffff:127.0.0.1]/push",  # IPv4 loopback, written as IPv6
     "https://[::ffff:10.0.0.1]/push",
+    "https://[2002:7f00:1::1]/push",  # 6to4 of 127.0.0.1: a relay would deliver it to loopback
+    "https://[2002:a00:1::1]/push",  # 6to4 of 10.0.0.1
+    "https://[2002:a9fe:a9fe::1]/push",  # 6to4 of 169.254.169.254, the cloud metadata service
+    "https://[2001:0:7f00:1::1]/push",  # Teredo with server 127.0.0.1
+    "https://[2001:0:808:808:0:f5ff:f5ff:fffe]/push",  # Teredo, server 8.8.8.8, client 10.0.0.1
     "https://localhost/push",  # a name that resolves to loopback
     "https://localhost.:443/push",
     "https://user:secret@8.8.8.8/push",  # credentials in the URL
@@ -241,6 +285,41 @@ async def test_endpoints_that_are_not_https_on_a_public_address_are_refused(
 def test_public_addresses() -> None:
     assert is_public("8.8.8.8") and is_public("2606:4700:4700::1111")
     assert not any(is_public(a) for a in ("127.0.0.1", "10.1.2.3", "::1", "fe80::1%eth0", "::ffff:192.168.0.1", "x"))
+
+
+SIXTOFOUR = [("2002:808:808::1", "8.8.8.8", True)] + [
+    (f"2002:{int(ip.packed[:2].hex(), 16):x}:{int(ip.packed[2:].hex(), 16):x}::1", str(ip), False)
+    for ip in map(
+        ipaddress.IPv4Address,
+        ("127.0.0.1", "10.1.2.3", "172.16.0.9", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "224.0.0.5"),  # noqa: S104
+    )
+]
+
+
+@pytest.mark.parametrize(("address", "embedded", "public"), SIXTOFOUR, ids=[a[1] for a in SIXTOFOUR])
+def test_a_6to4_address_is_judged_by_the_ipv4_address_it_carries(address: str, embedded: str, public: bool) -> None:
+    assert str(ipaddress.IPv6Address(address).sixtofour) == embedded  # the address is what the case says
+    assert is_public(address) is public
+
+
+def _teredo(server: str, client: str) -> str:
+    """A Teredo address (RFC 4380): 2001:0, the server's IPv4, flags, then port and client obfuscated."""
+    obfuscated = bytes(b ^ 0xFF for b in ipaddress.IPv4Address(client).packed)
+    raw = bytes.fromhex("20010000") + ipaddress.IPv4Address(server).packed + b"\x00\x00" + b"\xf5\xff" + obfuscated
+    return str(ipaddress.IPv6Address(raw))
+
+
+@pytest.mark.parametrize(
+    ("server", "client"),
+    [("127.0.0.1", "8.8.8.8"), ("8.8.8.8", "127.0.0.1"), ("8.8.8.8", "10.0.0.1"), ("8.8.8.8", "169.254.169.254")],
+)
+def test_a_teredo_address_carrying_a_private_ipv4_is_refused(server: str, client: str) -> None:
+    """Python's table of special addresses counts all of 2001::/23 as not global today, so these are
+    refused on that ground too; judging the embedded addresses keeps them refused if it changes."""
+    address = _teredo(server, client)
+    teredo = ipaddress.IPv6Address(address).teredo
+    assert teredo is not None and tuple(map(str, teredo)) == (server, client)
+    assert not is_public(address)
 
 
 @pytest.fixture

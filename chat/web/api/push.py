@@ -95,7 +95,8 @@ routes: list[BaseRoute] = [
         "/push/subscriptions",
         add_subscription,
         "Subscribe this browser to push notifications (its PushSubscription JSON); the same endpoint again "
-        "updates it (200), and moves it to you if another account had it",
+        "updates it (200), and moves it to you if another account had it with the same keys (else 409 "
+        "push_endpoint_taken, nothing changes)",
         request=Subscribe,
         response=PushDevice,
         status=201,
@@ -111,6 +112,7 @@ routes: list[BaseRoute] = [
             "bad_push_key",
             "push_endpoint_not_allowed",
             "push_subscription_limit",
+            "push_endpoint_taken",
         ),
     ),
     api_route(
