@@ -187,11 +187,12 @@ class Notifier:
             return PassReport(0, 0, 0, 0, 0, leader=False)  # nothing could be sent: read nothing
         if not await self.hold_lease(now):
             return PassReport(0, 0, 0, 0, 0, leader=False)
+        clock = missed.pass_clock(now)
         events = pending = pushed = 0
         while True:
             read, made, sent, more = await self.process_events(now)
             events, pending, pushed = events + read, pending + made, pushed + sent
-            if not more:
+            if not more or not await self.hold_lease(clock()):  # renewed between batches, like between mails
                 break
         mailed = digests = 0
         if self.mailer.enabled:

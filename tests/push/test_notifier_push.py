@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -30,7 +29,10 @@ from tests.channels.messaging_support import channel
 from tests.conftest import Live
 from tests.factories import Cast
 from tests.push.service import BrowserKeys, PushService, Received, vapid_claims
+from tests.push.test_delivery import service, subscribe
 from tests.web.authhelp import as_user
+
+__all__ = ["service"]  # fixtures
 
 API = "/api/v1"
 ORIGIN = "https://chat.example.com"
@@ -39,19 +41,6 @@ ORIGIN = "https://chat.example.com"
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     return dataclasses.replace(settings, push_allow_insecure_endpoints=True)  # the push service is on 127.0.0.1
-
-
-@pytest.fixture
-async def service() -> AsyncIterator[PushService]:
-    async with PushService() as svc:
-        yield svc
-
-
-async def subscribe(http: httpx2.AsyncClient, headers: dict[str, str], endpoint: str) -> BrowserKeys:
-    browser = BrowserKeys()
-    response = await http.post(f"{API}/push/subscriptions", json=browser.subscription(endpoint), headers=headers)
-    assert response.status_code == 201, response.text
-    return browser
 
 
 async def posted(http: httpx2.AsyncClient, headers: dict[str, str], conversation: int, body: str, **kw: Any) -> int:
