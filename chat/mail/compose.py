@@ -5,10 +5,13 @@ disk: the mail layer imports nothing from ``chat.web``). Nothing here touches th
 database or the relay; :mod:`chat.mail.missed` and :mod:`chat.mail.digest` gather the
 facts and send.
 
-Links: every link starts with :func:`origin` (``CHAT_PUBLIC_ORIGIN``, else
+Links: every link in a mail starts with :func:`origin` (``CHAT_PUBLIC_ORIGIN``, else
 ``http://<CHAT_HOST>:<CHAT_PORT>``, which is only right when people reach the server
 there: set the public origin behind a proxy). A message opens at
 ``<origin>/#/c/<conversation>/m/<message>``, a topic at ``<origin>/#/c/<conversation>/t/<topic>``.
+A push's link starts with :func:`push_origin`: ``CHAT_PUBLIC_ORIGIN``, else nothing (a
+root-relative ``/#/c/…`` that the service worker resolves against its own origin, which is
+the one the person uses).
 
 The text part of a mail is made from each message's stored, sanitised HTML
 (:func:`html_to_text`), never from its markdown: what the reader sees in the mail is
@@ -39,10 +42,15 @@ _BLANK_LINES = re.compile(r"\n{3,}")
 
 
 def origin(settings: Settings) -> str:
-    """The start of every link in a mail or a push (see the module docstring)."""
+    """The start of every link in a mail (see the module docstring)."""
     if settings.public_origin:
         return settings.public_origin.rstrip("/")
     return f"http://{settings.host}:{settings.port}"
+
+
+def push_origin(settings: Settings) -> str:
+    """The start of a push's link: ``CHAT_PUBLIC_ORIGIN``, else "" (root-relative, see the module docstring)."""
+    return settings.public_origin.rstrip("/") if settings.public_origin else ""
 
 
 def message_link(base: str, conversation_id: int, message_id: int) -> str:

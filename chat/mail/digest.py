@@ -12,6 +12,7 @@ quiet hours: the digest waits until it ends. A relay failure is tried again afte
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chat.accounts.notification_prefs import digest_due, load, quiet_until
 from chat.channels.reads import UnreadJoin
 from chat.mail.compose import fill, render_parts, topic_link
+from chat.mail.missed import pass_clock
 from chat.mail.smtp import Mailer, MailError
 from chat.mail.unsubscribe import unsubscribe_key, unsubscribe_link
 from chat.store import models
@@ -48,8 +50,12 @@ class DigestSender:
         self.base = base
         self._retry_at: dict[int, datetime] = {}
 
-    async def send_due(self, mailer: Mailer, now: datetime) -> int:
-        """Send every digest due at ``now``; the number sent."""
+    async def send_due(
+        self, mailer: Mailer, now: datetime, *, still_leader: Callable[[datetime], Awaitable[bool]] | None = None
+    ) -> int:
+        """Send every digest due at ``now``; the number sent. ``still_leader(now)`` is asked before
+        each mail (the notifier renews its lease there); False ends the pass."""
+        clock = pass_clock(now)
         u, d = models.User, models.DigestLog
         async with self.db.read() as session:
             candidates = (
@@ -68,6 +74,8 @@ class DigestSender:
                 continue
             if self._retry_at.get(user_id, now) > now:
                 continue
+            if still_leader is not None and not await still_leader(clock()):
+                break
             async with self.db.read() as session:
                 topics = await followed_unread(session, user_id, self.base)
             if topics and not await self._send(mailer, user_id, email, topics):

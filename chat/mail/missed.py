@@ -1,14 +1,22 @@
 """Mail when missed: one mail per due ``pending_notifications`` row, if still unread.
 
-For each row whose ``due_at`` passed, in one write transaction:
+For each row whose ``due_at`` passed, in one write transaction, the row is first *claimed*:
+one conditional ``UPDATE`` moves ``due_at`` :data:`CLAIM_S` ahead where it is still due, and
+the pass goes on only if that changed the row. Two passes that overlap (a process that lost
+its lease mid-pass, see :mod:`chat.mail.notifier`) therefore never both mail a row: the
+database lets one of them change it. A crash while sending retries the row when its claim
+runs out, rather than never. Then, in the same transaction:
 
 * the user is gone, deactivated, has no verified address or turned ``email_missed`` off:
   the row is dropped;
 * the user is paused or in quiet hours: ``due_at`` moves to the end of it;
 * none of the row's messages (``first_message_id`` … ``last_message_id``) is unread any
   more (read in Salon, deleted, or the user left): the row is dropped, no mail;
-* otherwise the row is *claimed*: ``due_at`` moves :data:`CLAIM_S` ahead, so a crash
-  while sending retries it then rather than never.
+* otherwise the row stays claimed and its mail is sent.
+
+``now`` moves on with the pass (:func:`pass_clock`: a row is claimed with the time it is
+claimed at, not the time the pass began), and before each row the pass checks that its
+process still holds the notifier's lease (``still_leader``).
 
 Then the mail goes to the relay outside any transaction: the unread messages (the last
 :data:`MAX_MESSAGES`, newest last) as text and HTML. Sent: the row is deleted (or, if a
@@ -20,6 +28,8 @@ stays and ``due_at`` moves by a backoff that grows with the row's age (1 min …
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -59,26 +69,51 @@ class Batch:
     topic_key: str  # the last message's topic: replies thread into it
 
 
-async def send_due(db: Database, mailer: Mailer, base: str, now: datetime) -> int:
-    """Mail every due row (at most :data:`DUE_PER_PASS`); the number of mails sent."""
+async def send_due(
+    db: Database,
+    mailer: Mailer,
+    base: str,
+    now: datetime,
+    *,
+    still_leader: Callable[[datetime], Awaitable[bool]] | None = None,
+) -> int:
+    """Mail every row due at ``now`` (at most :data:`DUE_PER_PASS`); the number of mails sent.
+
+    ``still_leader(now)`` is asked before each row (the notifier renews its lease there); False
+    ends the pass."""
+    clock = pass_clock(now)
     p = models.PendingNotification
     async with db.read() as session:
         due = (await session.scalars(select(p.id).where(p.due_at <= now).order_by(p.due_at).limit(DUE_PER_PASS))).all()
     sent = 0
-    for row_id in due:
+    for done, row_id in enumerate(due):
+        if still_leader is not None and not await still_leader(clock()):
+            log.info("notifier: lease lost; %s due rows left to the process that holds it", len(due) - done)
+            break
         async with db.transaction() as session:
-            batch = await claim(session, int(row_id), base, now)
-        if batch is not None and await _send(db, mailer, base, batch, now):
+            batch = await claim(session, int(row_id), base, clock())
+        if batch is not None and await _send(db, mailer, base, batch, clock):
             sent += 1
     return sent
+
+
+def pass_clock(start: datetime) -> Callable[[], datetime]:
+    """``start`` moved on by the time spent since: a pass's clock (``start`` may be a test's moved clock)."""
+    began = time.monotonic()
+    return lambda: start + timedelta(seconds=time.monotonic() - began)
 
 
 async def claim(session: AsyncSession, row_id: int, base: str, now: datetime) -> Batch | None:
     """Drop, defer or claim one due row (see the module docstring)."""
     p = models.PendingNotification
+    claimed = await session.execute(
+        update(p).where(p.id == row_id, p.due_at <= now).values(due_at=now + timedelta(seconds=CLAIM_S))
+    )
+    if getattr(claimed, "rowcount", 0) != 1:
+        return None  # sent, dropped or claimed by another pass meanwhile
     row = await session.get(p, row_id)
-    if row is None or row.due_at > now:
-        return None  # sent, dropped or claimed meanwhile
+    if row is None:
+        return None
     user = await session.get(models.User, row.user_id)
     prefs = load(user.notification_settings if user is not None else None)
     if user is None or not user.active or user.email_verified_at is None or not user.email or not prefs.email_missed:
@@ -94,7 +129,6 @@ async def claim(session: AsyncSession, row_id: int, base: str, now: datetime) ->
         return None
     conversation = await session.get(models.Conversation, row.conversation_id)
     name = f"#{conversation.name}" if conversation is not None and conversation.kind != "direct" else ""
-    await session.execute(update(p).where(p.id == row_id).values(due_at=now + timedelta(seconds=CLAIM_S)))
     key = await session.scalar(select(models.Message.topic_key).where(models.Message.id == lines[-1].id))
     return Batch(
         row_id,
@@ -138,7 +172,7 @@ def subject_of(batch: Batch) -> str:
     return f"{batch.conversation} › {last.topic}" if last.topic else batch.conversation
 
 
-async def _send(db: Database, mailer: Mailer, base: str, batch: Batch, now: datetime) -> bool:
+async def _send(db: Database, mailer: Mailer, base: str, batch: Batch, clock: Callable[[], datetime]) -> bool:
     last = batch.lines[-1]
     message = mailer.new_message(batch.to, subject_of(batch))
     del message["Message-ID"]
@@ -161,6 +195,7 @@ async def _send(db: Database, mailer: Mailer, base: str, batch: Batch, now: date
     try:
         await mailer.send(message)
     except MailError:
+        now = clock()
         async with db.transaction() as session:
             row = await session.get(p, batch.row_id)
             if row is not None:
@@ -168,6 +203,7 @@ async def _send(db: Database, mailer: Mailer, base: str, batch: Batch, now: date
                 backoff = min(MAX_BACKOFF_S, max(MIN_BACKOFF_S, age / 2))
                 row.due_at = now + timedelta(seconds=backoff)
         return False
+    now = clock()
     async with db.transaction() as session:
         gone = await session.execute(delete(p).where(p.id == batch.row_id, p.last_message_id <= batch.last_message_id))
         if not getattr(gone, "rowcount", 0):  # a newer message extended the row while it was sent

@@ -15,8 +15,11 @@ every ``interval_s`` seconds. Each pass, in order:
    later messages move ``last_message_id`` only), and deletes the rows a ``read.updated``
    of the whole conversation passed. A crash before the commit loses nothing (the events
    are read again), after it doubles nothing (the cursor moved with the rows). Pushes go out
-   after that commit (a push that fails is logged, never retried: it is a nudge; the mail
-   is the guarantee).
+   after that commit, concurrently (at most :data:`PUSH_CONCURRENCY` at once): the pass
+   waits for a batch's pushes at most :data:`PUSH_WAIT_S` (about one push timeout), then
+   goes on while the slow ones finish in the background, so slow push services never hold
+   up the mail or the lease. A push that fails is logged, never retried: it is a nudge; the
+   mail is the guarantee.
 2. **Missed mail** that is due (:mod:`chat.mail.missed`).
 3. **Daily digests** that are due, checked once a minute (:mod:`chat.mail.digest`).
 
@@ -28,7 +31,15 @@ Several processes: a pass runs only in the process holding the lease (row
 ``notifier.lease`` of ``worker_cursors``: ``event_id`` = the holder's random id,
 ``updated_at`` = when the lease ends, renewed by a pass once half of it is gone). A holder
 that dies is replaced within :data:`LEASE_S` seconds; one that stops cleanly releases it.
-The cursor's compare-and-set makes a batch count once even if two processes ever overlap.
+The cursor's compare-and-set makes a batch count once even if two processes ever overlap,
+and a missed-message row is claimed by one conditional update (:mod:`chat.mail.missed`);
+the lease is checked again before each mail and digest, so a pass that lost it stops.
+
+Links: a mail's links start with :func:`~chat.mail.compose.origin`; a push's link is
+absolute with ``CHAT_PUBLIC_ORIGIN`` and root-relative without it (``/#/c/…``: the service
+worker opens it at its own origin, the one the person uses). :meth:`Notifier.start` logs a
+warning when a relay is set without ``CHAT_PUBLIC_ORIGIN`` (the mails' links then start
+with ``http://CHAT_HOST:CHAT_PORT``).
 
 The clock is a parameter (``clock``), and :meth:`run_once` takes ``now``: tests move the
 clock rather than sleep.
@@ -52,10 +63,11 @@ from chat.archive.periodic import Periodic
 from chat.channels.feed import latest_event_id
 from chat.config import Settings
 from chat.mail import digest, missed
-from chat.mail.compose import message_link, origin, plain_excerpt
+from chat.mail.compose import message_link, origin, plain_excerpt, push_origin
 from chat.mail.recipients import Decision, Post, decide, load_posts
 from chat.mail.smtp import Mailer
 from chat.push.notice import MAX_BODY_CHARS, PushNotice, PushTo
+from chat.push.sender import TIMEOUT_S as PUSH_TIMEOUT_S
 from chat.store import models
 from chat.store.db import Database, insert_or_skip, table_of
 
@@ -68,6 +80,9 @@ INTERVAL_S = 5.0
 BATCH_SIZE = 200
 DIGEST_EVERY = timedelta(minutes=1)
 KINDS = ("message.posted", "read.updated")
+PUSH_CONCURRENCY = 8  # pushes in flight at once (each to every browser of one user)
+PUSH_WAIT_S = PUSH_TIMEOUT_S + 2  # how long a pass waits for its batch's pushes
+PUSH_BACKLOG = 1000  # pushes waiting or in flight beyond which new ones are dropped (logged)
 Clock = Callable[[], datetime]
 
 _CURSORS = table_of(models.WorkerCursor)
@@ -101,6 +116,7 @@ class Notifier:
         clock: Clock = models.utcnow,
         interval_s: float = INTERVAL_S,
         batch_size: int = BATCH_SIZE,
+        push_wait_s: float = PUSH_WAIT_S,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -112,6 +128,10 @@ class Notifier:
         self.batch_size = batch_size
         self.owner = secrets.randbits(62)
         self.base = origin(settings)
+        self.push_base = push_origin(settings)
+        self.push_wait_s = push_wait_s
+        self._push_slots = asyncio.Semaphore(PUSH_CONCURRENCY)
+        self._pushing: set[asyncio.Task[bool]] = set()  # pushes not finished yet
         self._wake = asyncio.Event()
         self._periodic = Periodic(self._pass, interval_s, name="notifier", sleep=self._until_poked)
         self._digest_checked: datetime | None = None
@@ -130,10 +150,21 @@ class Notifier:
             self.poke()
 
     def start(self) -> None:
+        if self.settings.smtp_url and not self.settings.public_origin:
+            log.warning(
+                "CHAT_SMTP_URL is set but CHAT_PUBLIC_ORIGIN is not: links in mails start with %s,"
+                " which is wrong unless people reach Salon exactly there; set CHAT_PUBLIC_ORIGIN"
+                " to the address people use (e.g. https://chat.example.com)",
+                self.base,
+            )
         self._periodic.start()
 
     async def close(self) -> None:
         await self._periodic.close()
+        unfinished = list(self._pushing)  # pushes still waiting for a push service: given up
+        for task in unfinished:
+            task.cancel()
+        await asyncio.gather(*unfinished, return_exceptions=True)
         if self._lease_until is not None:
             with contextlib.suppress(Exception):  # the database may be gone already: the lease then expires
                 await self.release()
@@ -154,22 +185,24 @@ class Notifier:
         now = now or self.clock()
         if not self.mailer.enabled and self.push is None:
             return PassReport(0, 0, 0, 0, 0, leader=False)  # nothing could be sent: read nothing
-        if not await self._hold_lease(now):
+        if not await self.hold_lease(now):
             return PassReport(0, 0, 0, 0, 0, leader=False)
+        clock = missed.pass_clock(now)
         events = pending = pushed = 0
         while True:
             read, made, sent, more = await self.process_events(now)
             events, pending, pushed = events + read, pending + made, pushed + sent
-            if not more:
+            if not more or not await self.hold_lease(clock()):  # renewed between batches, like between mails
                 break
-        mailed = await missed.send_due(self.db, self.mailer, self.base, now) if self.mailer.enabled else 0
-        digests = 0
+        mailed = digests = 0
+        if self.mailer.enabled:
+            mailed = await missed.send_due(self.db, self.mailer, self.base, now, still_leader=self.hold_lease)
         if self.mailer.enabled and (self._digest_checked is None or now - self._digest_checked >= DIGEST_EVERY):
             self._digest_checked = now
-            digests = await self.digests.send_due(self.mailer, now)
+            digests = await self.digests.send_due(self.mailer, now, still_leader=self.hold_lease)
         return PassReport(events, pending, pushed, mailed, digests, leader=True)
 
-    async def _hold_lease(self, now: datetime) -> bool:
+    async def hold_lease(self, now: datetime) -> bool:
         """Take or renew the lease; a lease with more than half its time left is not written again."""
         if self._lease_until is not None and now < self._lease_until - timedelta(seconds=LEASE_S / 2):
             return True
@@ -258,10 +291,7 @@ class Notifier:
         except _Overtaken:
             log.info("notifier: another process read events %s-%s first", cursor, new_cursor)
             return 0, 0, 0, False
-        pushed = 0
-        for d in decisions:
-            if d.push and await self._push(d):
-                pushed += 1
+        pushed = await self._push_all([d for d in decisions if d.push])
         return len(rows), touched, pushed, full
 
     async def derived(self, session: AsyncSession) -> None:
@@ -277,19 +307,38 @@ class Notifier:
                 {"name": CURSOR, "event_id": horizon, "updated_at": now},
             )
 
-    async def _push(self, d: Decision) -> bool:
-        if self.push is None:
-            return False
-        try:
-            await self.push(d.user_id, push_notice(self.base, d.post))
-        except Exception:
-            log.exception("push to user %s failed", d.user_id)
-            return False
+    async def _push_all(self, decisions: list[Decision]) -> int:
+        """Start a push per decision; wait for them at most :attr:`push_wait_s`. The pushes that
+        succeeded by then (the others go on in the background: the pass does not wait)."""
+        if self.push is None or not decisions:
+            return 0
+        tasks: list[asyncio.Task[bool]] = []
+        for d in decisions:
+            if len(self._pushing) >= PUSH_BACKLOG:
+                log.warning("push backlog full: push to user %s for message %s dropped", d.user_id, d.post.message_id)
+                continue
+            task = asyncio.create_task(self._push(self.push, d), name=f"push-{d.user_id}-{d.post.message_id}")
+            self._pushing.add(task)
+            task.add_done_callback(self._pushing.discard)
+            tasks.append(task)
+        if not tasks:
+            return 0
+        done, _ = await asyncio.wait(tasks, timeout=self.push_wait_s)
+        return sum(1 for task in done if not task.cancelled() and task.result())
+
+    async def _push(self, push: PushTo, d: Decision) -> bool:
+        async with self._push_slots:
+            try:
+                await push(d.user_id, push_notice(self.push_base, d.post))
+            except Exception:
+                log.exception("push to user %s failed", d.user_id)
+                return False
         return True
 
 
 def push_notice(base: str, post: Post) -> PushNotice:
-    """What a push says about ``post``: who, where, the message as plain text, a link to it."""
+    """What a push says about ``post``: who, where, the message as plain text, a link to it
+    (``base`` "" makes it root-relative: :func:`~chat.mail.compose.push_origin`)."""
     if post.conversation_kind == "direct":
         title = f"{post.author_name} (direct message)"
     else:
