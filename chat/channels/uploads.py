@@ -13,7 +13,9 @@ An upload belongs to its uploader until a message carries it
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +25,9 @@ from chat.channels.policy import access_conversation, can_fetch_file
 from chat.domain.actors import Actor
 from chat.domain.events import append_event
 from chat.errors import Invalid, NotFound
+from chat.files.previews import PreviewRefused, preview
+from chat.files.scan import scan_accepts
+from chat.files.storage import BlobStore
 from chat.store import models
 
 
@@ -60,6 +65,43 @@ IN_A_LIVE_MESSAGE = (
     )
     .exists()
 )
+
+
+async def keep_file(
+    store: BlobStore,
+    path: Path,
+    *,
+    name: str,
+    size: int,
+    content_type: str,
+    scan_argv: list[str],
+    scan_timeout_s: int,
+) -> NewUpload:
+    """Scan, preview and store a received file (``path``, a temporary file of ``store``, removed
+    whatever happens): what an upload and a mail's attachment both go through before their row is
+    recorded. Raises ``Invalid`` (``file_rejected``, ``image_too_large``); nothing is stored then."""
+    try:
+        if not await scan_accepts(scan_argv, path, scan_timeout_s):
+            raise Invalid("file_rejected", "the server's scan refused this file")
+        try:
+            shown = await preview(path, content_type)
+        except PreviewRefused as exc:
+            raise Invalid("image_too_large", f"this image is too large to process: {exc}") from None
+        sha256 = await store.put(path)
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
+    thumbnail = await store.put_bytes(shown.thumbnail) if shown.thumbnail else None
+    return NewUpload(
+        name=name,
+        size=size,
+        content_type=content_type,
+        sha256=sha256,
+        width=shown.width,
+        height=shown.height,
+        pages=shown.pages,
+        thumbnail_sha256=thumbnail,
+    )
 
 
 async def used_bytes(session: AsyncSession, user_id: int) -> int:

@@ -11,12 +11,9 @@ mail refused after this point belong to no row, and the hourly file cleanup remo
 
 from __future__ import annotations
 
-import contextlib
-
-from chat.channels.uploads import NewUpload
+from chat.channels.uploads import NewUpload, keep_file
 from chat.config import Settings
-from chat.files.previews import PreviewRefused, preview
-from chat.files.scan import scan_accepts
+from chat.errors import Invalid
 from chat.files.sniff import SNIFF_BYTES, clean_file_name, sniff
 from chat.files.storage import store_for
 from chat.mail.parse import Attachment, MailRefused
@@ -30,31 +27,21 @@ async def store_attachments(settings: Settings, attachments: tuple[Attachment, .
         if len(attachment.data) > settings.upload_max_bytes:
             raise MailRefused(f"the attachment {name!r} is larger than {settings.upload_max_bytes} bytes")
         out, path = store.temp_file()
+        with out:
+            out.write(attachment.data)
         try:
-            with out:
-                out.write(attachment.data)
-            content_type = sniff(attachment.data[:SNIFF_BYTES])
-            if not await scan_accepts(settings.scan_argv, path, settings.upload_scan_timeout_s):
-                raise MailRefused(f"the server's scan refused the attachment {name!r}")
-            try:
-                shown = await preview(path, content_type)
-            except PreviewRefused:
-                raise MailRefused(f"the image {name!r} is too large to process") from None
-            sha256 = await store.put(path)
-        finally:
-            with contextlib.suppress(OSError):
-                path.unlink()
-        thumbnail = await store.put_bytes(shown.thumbnail) if shown.thumbnail else None
-        stored.append(
-            NewUpload(
+            new = await keep_file(
+                store,
+                path,
                 name=name,
                 size=len(attachment.data),
-                content_type=content_type,
-                sha256=sha256,
-                width=shown.width,
-                height=shown.height,
-                pages=shown.pages,
-                thumbnail_sha256=thumbnail,
+                content_type=sniff(attachment.data[:SNIFF_BYTES]),
+                scan_argv=settings.scan_argv,
+                scan_timeout_s=settings.upload_scan_timeout_s,
             )
-        )
+        except Invalid as exc:
+            if exc.code == "file_rejected":
+                raise MailRefused(f"the server's scan refused the attachment {name!r}") from None
+            raise MailRefused(f"the image {name!r} is too large to process") from None
+        stored.append(new)
     return stored

@@ -18,10 +18,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from chat.channels.attachments import UploadOut
-from chat.channels.uploads import NewUpload, check_quota, record_upload
-from chat.errors import Invalid
-from chat.files.previews import PreviewRefused, preview
-from chat.files.scan import scan_accepts
+from chat.channels.uploads import check_quota, keep_file, record_upload
 from chat.files.sniff import clean_file_name, sniff
 from chat.files.storage import store_for
 from chat.web.auth import require_actor
@@ -42,26 +39,18 @@ async def upload(request: Request) -> Response:
         content_type = sniff(received.head)
         async with svc.db.read() as session:
             await check_quota(session, actor, received.size, settings.upload_quota_bytes)
-        if not await scan_accepts(settings.scan_argv, received.path, settings.upload_scan_timeout_s):
-            raise Invalid("file_rejected", "the server's scan refused this file")
-        try:
-            shown = await preview(received.path, content_type)
-        except PreviewRefused as exc:
-            raise Invalid("image_too_large", f"this image is too large to process: {exc}") from None
-        sha256 = await store.put(received.path)
-    finally:
+    except BaseException:
         with contextlib.suppress(OSError):
             received.path.unlink()
-    thumbnail = await store.put_bytes(shown.thumbnail) if shown.thumbnail else None
-    new = NewUpload(
+        raise
+    new = await keep_file(
+        store,
+        received.path,
         name=clean_file_name(received.name),
         size=received.size,
         content_type=content_type,
-        sha256=sha256,
-        width=shown.width,
-        height=shown.height,
-        pages=shown.pages,
-        thumbnail_sha256=thumbnail,
+        scan_argv=settings.scan_argv,
+        scan_timeout_s=settings.upload_scan_timeout_s,
     )
     quota = settings.upload_quota_bytes
     out = await svc.db.write(lambda session: record_upload(session, actor, new, quota=quota))
