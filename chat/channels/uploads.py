@@ -14,6 +14,7 @@ An upload belongs to its uploader until a message carries it
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,7 +91,7 @@ async def keep_file(
         sha256 = await store.put(path)
     finally:
         with contextlib.suppress(OSError):
-            path.unlink()
+            os.unlink(path)  # a temporary file of the store: one quick system call
     thumbnail = await store.put_bytes(shown.thumbnail) if shown.thumbnail else None
     return NewUpload(
         name=name,
