@@ -20,6 +20,7 @@ from chat.mail.notifier import Notifier, pending_count
 from chat.store import models
 from chat.store.db import Database
 from tests.channels.messaging_support import direct, post
+from tests.conftest import BACKENDS
 from tests.factories import Cast
 from tests.mail.notify_support import notifier_for, settings, sink, started, verify
 from tests.mail.smtpd import SmtpSink
@@ -49,6 +50,9 @@ class Barrier:
         return gated
 
 
+POSTGRESQL = next(p for p in BACKENDS if p.id == "postgresql")
+
+
 async def bob_is_due_a_mail(db: Database, cast: Cast, settings: Settings) -> tuple[Notifier, str, datetime]:
     """A DM from alice to bob, its pending row made: ``(notifier, bob's address, when it is due)``."""
     notifier = await started(notifier_for(db, settings))
@@ -59,13 +63,12 @@ async def bob_is_due_a_mail(db: Database, cast: Cast, settings: Settings) -> tup
     return notifier, address, msg.created_at + LATER
 
 
+# SQLite's one writer runs write transactions one after the other: a pass waiting inside one would
+# keep the other out for good, and two passes cannot be inside at once anyway: PostgreSQL only
+@pytest.mark.parametrize("database_url", [POSTGRESQL], indirect=True)
 async def test_two_overlapping_passes_mail_a_row_once(
     db: Database, cast: Cast, settings: Settings, sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if db.engine.dialect.name != "postgresql":
-        # SQLite's one writer runs write transactions one after the other: a pass waiting inside
-        # one would keep the other out for good, and two passes cannot be inside at once anyway
-        pytest.skip("two write transactions at once: PostgreSQL only")
     notifier, address, at = await bob_is_due_a_mail(db, cast, settings)
     barrier = Barrier(2)
     monkeypatch.setattr(missed, "claim", barrier.wrap(missed.claim))
