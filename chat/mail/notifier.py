@@ -77,6 +77,9 @@ CURSOR = "notifier"
 LEASE = "notifier.lease"
 LEASE_S = 60
 INTERVAL_S = 5.0
+# After a poke, wait this long before the pass, so the commits of that second are read in one pass:
+# a pass per commit doubled the writes of a busy server (bench/README.md, issue 13)
+POKE_DELAY_S = 1.0
 BATCH_SIZE = 200
 DIGEST_EVERY = timedelta(minutes=1)
 KINDS = ("message.posted", "read.updated")
@@ -117,6 +120,7 @@ class Notifier:
         interval_s: float = INTERVAL_S,
         batch_size: int = BATCH_SIZE,
         push_wait_s: float = PUSH_WAIT_S,
+        poke_delay_s: float = POKE_DELAY_S,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -130,6 +134,7 @@ class Notifier:
         self.base = origin(settings)
         self.push_base = push_origin(settings)
         self.push_wait_s = push_wait_s
+        self.poke_delay_s = poke_delay_s
         self._push_slots = asyncio.Semaphore(PUSH_CONCURRENCY)
         self._pushing: set[asyncio.Task[bool]] = set()  # pushes not finished yet
         self._wake = asyncio.Event()
@@ -173,10 +178,12 @@ class Notifier:
         await self.run_once()
 
     async def _until_poked(self, seconds: float) -> None:
-        """The pause between passes: ``seconds``, or less if something was committed meanwhile."""
+        """The pause between passes: ``seconds``, or ``poke_delay_s`` after something was committed
+        (the commits of that delay are then read by one pass)."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):
                 await self._wake.wait()
+                await asyncio.sleep(self.poke_delay_s)
         self._wake.clear()  # a poke during the next pass wakes the one after it
 
     # --- one pass -----------------------------------------------------------------------
