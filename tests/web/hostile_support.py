@@ -18,12 +18,16 @@ from chat.store.models import Base
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOKKEEPING = {"last_used_at", "last_seen_at"}
+# background workers' own positions (the notifier's cursor and lease move when it reads the log)
+WORKER_TABLES = {"worker_cursors"}
 
 
 async def snapshot(db: Database) -> dict[str, list[tuple[Any, ...]]]:
     found: dict[str, list[tuple[Any, ...]]] = {}
     async with db.read() as session:
         for table in Base.metadata.sorted_tables:
+            if table.name in WORKER_TABLES:
+                continue
             columns = [c for c in table.columns if c.name not in BOOKKEEPING]
             rows = (await session.execute(select(*columns))).all()
             found[table.name] = sorted((tuple(row) for row in rows), key=repr)
